@@ -1,0 +1,4 @@
+//! Backends: one module per source. They own the network and send owned snapshots to the UI.
+
+pub mod http;
+pub mod kube;

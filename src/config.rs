@@ -1,0 +1,287 @@
+//! The configuration file: serde types for `config.toml`, loading and validation.
+//!
+//! Every error names the file, the key and what was expected (`ConfigError`), and the binary exits 2.
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {reason}")]
+    Unreadable { file: PathBuf, reason: String },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: key `{key}`: {expected}")]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        expected: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Name shown in the title bar.
+    #[serde(default = "default_estate")]
+    pub estate: String,
+    /// Hide and refuse every mutation.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Kubeconfig file used by environments that do not name their own (default: $KUBECONFIG or ~/.kube/config).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    #[serde(default)]
+    pub environments: Vec<Environment>,
+    /// Apps to show; when empty, apps are discovered from the Deployments in the environments' namespaces.
+    #[serde(default)]
+    pub apps: Vec<App>,
+    #[serde(default)]
+    pub ui: Ui,
+    /// Key binding overrides: action name → key or list of keys (see `?` in the console).
+    #[serde(default)]
+    pub keys: BTreeMap<String, KeyList>,
+}
+
+fn default_estate() -> String {
+    "estate".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            KeyList::One(k) => vec![k.clone()],
+            KeyList::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// `develop`, `staging`, `production`.
+    pub name: String,
+    /// Namespace, or a pattern with `{app}` such as `{app}-blue`.
+    pub namespace: String,
+    /// Kubeconfig context; `in-cluster` for the in-cluster config; absent for the current context.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Kubeconfig file for this environment (overrides the top-level `kubeconfig`).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The branch that feeds this environment.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// Optional colour label (`blue`, `green`) shown next to the name.
+    #[serde(default)]
+    pub color: Option<String>,
+    /// Protected environments need the app name typed to confirm a mutation.
+    #[serde(default)]
+    pub protected: bool,
+    #[serde(default)]
+    pub read_only: bool,
+    /// The environment this one is promoted from (`production` ← `staging`).
+    #[serde(default)]
+    pub promote_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub name: String,
+    /// Deployment name in every environment (default: the app name).
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// Container names to promote/patch (default: every container).
+    #[serde(default)]
+    pub containers: Vec<String>,
+    /// Registry repository, such as `shop/web`.
+    #[serde(default)]
+    pub repository: Option<String>,
+}
+
+impl App {
+    pub fn deployment_name(&self) -> &str {
+        self.deployment.as_deref().unwrap_or(&self.name)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Ui {
+    /// Force colours off (also honoured: the NO_COLOR environment variable).
+    #[serde(default)]
+    pub no_color: bool,
+    /// Lines kept per pod log view.
+    #[serde(default = "default_log_lines")]
+    pub log_lines: usize,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        Self {
+            no_color: false,
+            log_lines: default_log_lines(),
+        }
+    }
+}
+
+fn default_log_lines() -> usize {
+    2000
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Unreadable {
+            file: file.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text, file)
+    }
+
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', "\n  "),
+        })?;
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    /// The default location: `<platform config dir>/shipdeck/config.toml`.
+    pub fn default_path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("", "", "shipdeck")
+            .map(|d| d.config_dir().join("config.toml"))
+    }
+
+    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: String, expected: &str| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            key,
+            expected: expected.to_string(),
+        };
+        if self.environments.is_empty() {
+            return Err(invalid(
+                "environments".into(),
+                "at least one [[environments]] entry",
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, env) in self.environments.iter().enumerate() {
+            if env.name.trim().is_empty() {
+                return Err(invalid(
+                    format!("environments[{i}].name"),
+                    "a non-empty name",
+                ));
+            }
+            if !seen.insert(env.name.as_str()) {
+                return Err(invalid(format!("environments[{i}].name"), "a unique name"));
+            }
+            if env.namespace.trim().is_empty() {
+                return Err(invalid(
+                    format!("environments[{i}].namespace"),
+                    "a namespace or a pattern such as \"{app}-blue\"",
+                ));
+            }
+            if let Some(c) = &env.context
+                && c.trim().is_empty()
+            {
+                return Err(invalid(
+                    format!("environments[{i}].context"),
+                    "a kubeconfig context name, or \"in-cluster\"",
+                ));
+            }
+        }
+        for (i, env) in self.environments.iter().enumerate() {
+            if let Some(src) = &env.promote_from
+                && !seen.contains(src.as_str())
+            {
+                return Err(invalid(
+                    format!("environments[{i}].promote_from"),
+                    "the name of another environment",
+                ));
+            }
+        }
+        let mut apps = std::collections::BTreeSet::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            if app.name.trim().is_empty() || !apps.insert(app.name.as_str()) {
+                return Err(invalid(
+                    format!("apps[{i}].name"),
+                    "a unique, non-empty app name",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+}
+
+impl Environment {
+    /// The namespace for an app (expands `{app}`).
+    pub fn namespace_for(&self, app: &str) -> String {
+        self.namespace.replace("{app}", app)
+    }
+
+    /// Whether the namespace depends on the app (then it is watched per app).
+    pub fn namespace_is_pattern(&self) -> bool {
+        self.namespace.contains("{app}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/shipdeck.toml"))
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let err = parse("estate = \"x\"\nbogus = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/etc/shipdeck.toml"), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let err = parse("read_only = \"yes\"\n[[environments]]\nname='a'\nnamespace='b'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("read_only"), "{err}");
+    }
+
+    #[test]
+    fn missing_environments() {
+        let err = parse("estate = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("`environments`"), "{err}");
+    }
+
+    #[test]
+    fn promote_from_must_exist() {
+        let err = parse("[[environments]]\nname='p'\nnamespace='n'\npromote_from='nope'\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("environments[0].promote_from"), "{err}");
+    }
+
+    #[test]
+    fn minimal_ok() {
+        let c = parse("[[environments]]\nname='p'\nnamespace='{app}-blue'\n").unwrap();
+        assert_eq!(c.environments[0].namespace_for("web"), "web-blue");
+        assert_eq!(c.ui.log_lines, 2000);
+    }
+}

@@ -1,0 +1,34 @@
+//! The traffic figures the simulated world keeps per pod, which the simulated Prometheus and
+//! Alertmanager turn into series and alerts. The world (controller simulation) produces them.
+use jiff::Timestamp;
+
+/// Upper bounds of the latency histogram buckets, in seconds (`le` labels; +Inf is implied).
+pub const LATENCY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// Monotonic counters and gauges of one running pod, as of `TrafficSource::now`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodTraffic {
+    pub namespace: String,
+    pub pod: String,
+    /// The app (Deployment) the pod belongs to.
+    pub app: String,
+    pub image: String,
+    /// Counters since the pod started.
+    pub requests_total: f64,
+    pub errors_total: f64,
+    /// Cumulative counts per bucket of `LATENCY_BUCKETS`, then the +Inf count (= requests_total).
+    pub latency_bucket_counts: Vec<f64>,
+    pub latency_sum_seconds: f64,
+    pub cpu_seconds_total: f64,
+    pub memory_bytes: f64,
+    pub restarts: i32,
+    pub ready: bool,
+}
+
+/// What the monitoring simulations read from the world.
+pub trait TrafficSource: Send + Sync {
+    /// The simulated clock's current time.
+    fn now(&self) -> Timestamp;
+    /// Every running pod's figures as of `now()`.
+    fn pods(&self) -> Vec<PodTraffic>;
+}

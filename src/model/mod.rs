@@ -1,0 +1,9 @@
+//! Provider-neutral data the panes show: freshness wrappers and compact projections of remote objects.
+//!
+//! Backends build these from wire types (stripping what no pane shows); the UI only ever reads them.
+
+pub mod fresh;
+pub mod kube;
+
+pub use fresh::{Fresh, SourceHealth, SourceId};
+pub use kube::*;
