@@ -285,3 +285,19 @@ mod tests {
         assert_eq!(c.ui.log_lines, 2000);
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.environments.len(), 3);
+        assert_eq!(
+            config.environments[2].promote_from.as_deref(),
+            Some("staging")
+        );
+    }
+}
