@@ -438,6 +438,7 @@ impl Store {
             )));
         }
         let rv = g.rv + 1;
+        meta::apply_defaults(kind, &mut new);
         meta::carry_over(&old, &mut new, rv, now, opts);
         meta::validate(kind, &new)?;
         if opts.dry_run {

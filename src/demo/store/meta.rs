@@ -127,6 +127,7 @@ pub fn prepare_new(kind: Kind, obj: &mut Value) -> Result<(), ApiError> {
     ] {
         md.remove(k);
     }
+    apply_defaults(kind, obj);
     validate(kind, obj)
 }
 
@@ -364,4 +365,26 @@ pub fn validate(kind: Kind, obj: &Value) -> Result<(), ApiError> {
             &causes,
         ))
     }
+}
+
+/// Defaults the apiserver fills in on every write (only the Deployment fields clients read).
+pub fn apply_defaults(kind: Kind, obj: &mut Value) {
+    if kind != Kind::Deployment {
+        return;
+    }
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let mut default = |k: &str, v: Value| {
+        if spec.get(k).is_none_or(Value::is_null) {
+            spec.insert(k.into(), v);
+        }
+    };
+    default("replicas", json!(1));
+    default("revisionHistoryLimit", json!(10));
+    default("progressDeadlineSeconds", json!(600));
+    default(
+        "strategy",
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
+    );
 }

@@ -1,0 +1,1 @@
+//! Hostile input: every bad request gets the right Status and leaves the store unchanged.

@@ -1,0 +1,1 @@
+//! kube-rs against the simulated API server.
