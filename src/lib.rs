@@ -13,6 +13,7 @@ pub mod keymap;
 pub mod model;
 pub mod msg;
 pub mod ops;
+pub mod status;
 pub mod terminal;
 pub mod text;
 pub mod tui;

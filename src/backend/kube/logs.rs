@@ -108,12 +108,15 @@ async fn flush(
     if batch.is_empty() {
         return Ok(());
     }
-    let lines = std::mem::take(batch);
-    if send(tx, KubeEvent::LogLines { request, lines }, cancel).await {
-        Ok(())
-    } else {
-        Err("the console stopped listening".into())
+    let mut rest = std::mem::take(batch);
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(BATCH_LINES));
+        let lines = std::mem::replace(&mut rest, tail);
+        if !send(tx, KubeEvent::LogLines { request, lines }, cancel).await {
+            return Err("the console stopped listening".into());
+        }
     }
+    Ok(())
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

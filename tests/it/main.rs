@@ -1,0 +1,5 @@
+//! One integration-test binary: one module per area.
+// Tests may unwrap (the crate denies it outside tests; helpers here are test code too).
+#![allow(clippy::unwrap_used)]
+
+mod kube_backend;
