@@ -491,3 +491,40 @@ async fn a_log_stream_delivers_lines_in_batches_and_ends() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn stop_logs_ends_a_following_stream_without_more_messages() {
+    let s = setup(&[("develop", "shop")], &[], |f| {
+        f.set_log_following("shop", "web-1", "first\nsecond\n");
+    })
+    .await;
+    let mut rx = s.rx;
+    s.backend.stream_logs(1, "develop", "shop", "web-1", None);
+    let lines = wait_for(&mut rx, 10, "log lines", |e| match e {
+        KubeEvent::LogLines { request: 1, lines } => Some(lines.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(lines, ["first", "second"]);
+    assert_eq!(s.fake.open_logs(), 1, "the stream follows");
+    s.backend.stop_logs();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.fake.open_logs() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "log connection still open after stop_logs"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Nothing more for request 1 (a stopped stream sends no LogEnded).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while let Ok(msg) = rx.try_recv() {
+        assert!(
+            !matches!(
+                msg,
+                Msg::Kube(KubeEvent::LogLines { .. } | KubeEvent::LogEnded { .. })
+            ),
+            "{msg:?}"
+        );
+    }
+}

@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 /// How long changes are collected before one snapshot is sent.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
+/// A watch healthy this long resets the backoff; a watch that fails sooner after each fresh list
+/// keeps backing off, so a list-works-but-watch-fails server does not get a list storm.
+pub const HEALTHY_RESET: Duration = Duration::from_secs(120);
 
 /// What one watcher tells its aggregator.
 #[derive(Debug)]
@@ -78,6 +81,7 @@ pub async fn run_slot<K, V, P>(
 {
     let key = |k: &K| format!("{}/{}", k.namespace().unwrap_or_default(), k.name_any());
     let mut backoff = Backoff::default();
+    let mut live_since: Option<Instant> = None;
     loop {
         let stream = watcher(api.clone(), config.clone()).default_backoff();
         futures::pin_mut!(stream);
@@ -100,7 +104,7 @@ pub async fn run_slot<K, V, P>(
                     continue;
                 }
                 Some(Ok(watcher::Event::InitDone)) => {
-                    backoff.reset();
+                    live_since.get_or_insert_with(Instant::now);
                     Op::Reset(slot, pending.take().unwrap_or_default())
                 }
                 Some(Ok(watcher::Event::Apply(obj))) => match project(&obj) {
@@ -121,6 +125,12 @@ pub async fn run_slot<K, V, P>(
                     }
                     if expired {
                         continue;
+                    }
+                    if live_since
+                        .take()
+                        .is_some_and(|t| t.elapsed() >= HEALTHY_RESET)
+                    {
+                        backoff.reset();
                     }
                     break;
                 }

@@ -30,6 +30,9 @@ struct Data {
     objects: BTreeMap<String, BTreeMap<String, Value>>,
     history: Vec<Change>,
     logs: BTreeMap<String, String>,
+    /// Pods whose log stays open after its text (like `follow` on a running container).
+    following: Vec<String>,
+    open_logs: i32,
     /// The next watch requests answer with a 410 ERROR event.
     expire_watches: bool,
     /// Requests seen: "LIST kind ns", "WATCH kind ns", "LOG ns/pod ?query".
@@ -180,6 +183,17 @@ impl FakeKube {
         let mut data = self.shared.data.lock().unwrap();
         data.logs
             .insert(format!("{namespace}/{pod}"), text.to_string());
+    }
+
+    /// Like `set_log`, but the stream then stays open until the client goes away.
+    pub fn set_log_following(&self, namespace: &str, pod: &str, text: &str) {
+        self.set_log(namespace, pod, text);
+        let mut data = self.shared.data.lock().unwrap();
+        data.following.push(format!("{namespace}/{pod}"));
+    }
+
+    pub fn open_logs(&self) -> i32 {
+        self.shared.data.lock().unwrap().open_logs
     }
 
     /// Ends every open watch; with `expire`, the watches that follow get a 410.
@@ -382,26 +396,38 @@ fn type_key(uri: &Uri) -> String {
         .to_string()
 }
 
-fn logs(shared: &Shared, namespace: &str, pod: &str, query: &str) -> Response {
+fn logs(shared: &Arc<Shared>, namespace: &str, pod: &str, query: &str) -> Response {
     let mut data = shared.data.lock().unwrap();
     data.requests
         .push(format!("LOG {namespace}/{pod} ?{query}"));
-    match data.logs.get(&format!("{namespace}/{pod}")) {
-        Some(text) => {
-            // Sent in small chunks so lines are split across reads.
-            let chunks: Vec<Result<Bytes, Infallible>> = text
-                .as_bytes()
-                .chunks(37)
-                .map(|c| Ok(Bytes::copy_from_slice(c)))
-                .collect();
-            Response::builder()
-                .header("content-type", "text/plain")
-                .body(Body::from_stream(futures::stream::iter(chunks)))
-                .unwrap()
+    let key = format!("{namespace}/{pod}");
+    let Some(text) = data.logs.get(&key).cloned() else {
+        let body = status(404, "NotFound", &format!("pods \"{pod}\" not found"));
+        return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    };
+    let follow = data.following.contains(&key);
+    data.open_logs += 1;
+    drop(data);
+    // Sent in small chunks so lines are split across reads.
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        for c in text.as_bytes().chunks(37) {
+            if tx.send(Bytes::copy_from_slice(c)).await.is_err() {
+                break;
+            }
         }
-        None => {
-            let body = status(404, "NotFound", &format!("pods \"{pod}\" not found"));
-            (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+        if follow {
+            tx.closed().await;
         }
-    }
+        drop(tx);
+        shared.data.lock().unwrap().open_logs -= 1;
+    });
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    Response::builder()
+        .header("content-type", "text/plain")
+        .body(Body::from_stream(body))
+        .unwrap()
 }
