@@ -1,5 +1,245 @@
 //! The simulated estate (`shipdeck demo`): in-process servers on 127.0.0.1 speaking the real protocols.
 //!
 //! Depends on nothing in `ui/` or `app/`; the console does not know it talks to the demo.
+//! `Demo::start` builds the world (clock, controller, seeded estate) and serves it through the
+//! simulated Kubernetes API; `serve` is `shipdeck demo --serve`.
 
+pub mod kube_api;
+pub mod store;
 pub mod traffic;
+pub mod world;
+
+use crate::config::{App, Config, Environment};
+use color_eyre::eyre::WrapErr;
+use kube_api::{KubeApiOptions, KubeApiServer, LogBook};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use store::Store;
+use world::{SimClock, World, WorldOptions, estate};
+
+/// The kubeconfig context (and cluster, and user) name of the demo.
+pub const CONTEXT: &str = "shipdeck-demo";
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// None = the default estate; Some(N) = N apps × 3 namespaces (see `world::estate`).
+    pub scale: Option<usize>,
+    pub seed: u64,
+    /// Sim seconds per wall second (1.0: a rollout of `web` takes about 12 s).
+    pub speed: f64,
+    /// Start with the clock stopped (nothing progresses until `world().resume()`).
+    pub paused: bool,
+    /// Image tags containing this crash-loop.
+    pub bad_marker: String,
+    /// Port 0 / None = ephemeral on 127.0.0.1.
+    pub kube_addr: Option<SocketAddr>,
+    /// Develop gets a new build every this many sim seconds (default estate; 0 = never).
+    pub life_every_s: u64,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            scale: None,
+            seed: 1,
+            speed: 1.0,
+            paused: false,
+            bad_marker: "-bad".into(),
+            kube_addr: None,
+            life_every_s: 90,
+        }
+    }
+}
+
+/// The running simulated estate.
+pub struct Demo {
+    store: Store,
+    world: World,
+    kube: KubeApiServer,
+    opts: DemoOptions,
+}
+
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo")
+            .field("kube", &self.kube_url())
+            .finish()
+    }
+}
+
+impl Demo {
+    pub async fn start(opts: DemoOptions) -> color_eyre::Result<Demo> {
+        let begin = jiff::Timestamp::now()
+            .checked_sub(estate::HISTORY_SPAN)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let clock = Arc::new(SimClock::new(begin, opts.speed, true));
+        let c2 = clock.clone();
+        let store = Store::new(Arc::new(move || c2.now()));
+        let logs = LogBook::default();
+        let wopts = WorldOptions {
+            scale: opts.scale,
+            seed: opts.seed,
+            speed: opts.speed,
+            paused: opts.paused,
+            bad_marker: opts.bad_marker.clone(),
+            life_every_s: opts.life_every_s,
+        };
+        let world = World::start(store.clone(), clock, logs.clone(), &wopts);
+        let kopts = KubeApiOptions {
+            addr: opts
+                .kube_addr
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            logs,
+            ..KubeApiOptions::default()
+        };
+        let kube = KubeApiServer::start(store.clone(), kopts)
+            .await
+            .wrap_err("starting the simulated Kubernetes API server")?;
+        Ok(Demo {
+            store,
+            world,
+            kube,
+            opts,
+        })
+    }
+
+    pub fn kube_url(&self) -> String {
+        self.kube.url()
+    }
+
+    /// Pause/resume, speed, `set_image`, traffic (`TrafficSource`).
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn options(&self) -> &DemoOptions {
+        &self.opts
+    }
+
+    /// Stop/restart for failure tests.
+    pub fn kube_server(&mut self) -> &mut KubeApiServer {
+        &mut self.kube
+    }
+
+    /// A kubeconfig with one context `shipdeck-demo` pointing at the server.
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {url}\n\
+             contexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: {CONTEXT}\n\
+             current-context: {CONTEXT}\nusers:\n- name: {CONTEXT}\n  user: {{}}\npreferences: {{}}\n",
+            url = self.kube_url()
+        )
+    }
+
+    /// The shipdeck config for this estate (kubeconfig at `kubeconfig`).
+    pub fn config(&self, kubeconfig: &Path) -> Config {
+        let env = |name: &str, ns: &str, branch: &str| Environment {
+            name: name.into(),
+            namespace: ns.into(),
+            context: Some(CONTEXT.into()),
+            kubeconfig: None,
+            branch: Some(branch.into()),
+            color: None,
+            protected: false,
+            read_only: false,
+            promote_from: None,
+        };
+        let develop = env("develop", estate::DEVELOP_NS, "develop");
+        let staging = Environment {
+            color: Some("green".into()),
+            promote_from: Some("develop".into()),
+            ..env("staging", estate::STAGING_NS, "staging")
+        };
+        let production = Environment {
+            color: Some("blue".into()),
+            protected: true,
+            promote_from: Some("staging".into()),
+            ..env("production", estate::PRODUCTION_NS, "master")
+        };
+        let apps = match self.opts.scale {
+            Some(_) => Vec::new(),
+            None => estate::APPS
+                .iter()
+                .map(|(name, _)| App {
+                    name: (*name).into(),
+                    deployment: None,
+                    containers: Vec::new(),
+                    repository: Some(format!("shop/{name}")),
+                })
+                .collect(),
+        };
+        Config {
+            estate: "shop".into(),
+            kubeconfig: Some(kubeconfig.to_path_buf()),
+            environments: vec![develop, staging, production],
+            apps,
+            ..Config::default()
+        }
+    }
+
+    /// Writes DIR/kubeconfig and DIR/config.toml; returns the config as loaded back.
+    pub fn write_config(&self, dir: &Path) -> color_eyre::Result<Config> {
+        std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+        let kc = dir.join("kubeconfig");
+        std::fs::write(&kc, self.kubeconfig_yaml())
+            .wrap_err_with(|| format!("writing {}", kc.display()))?;
+        let config = self.config(&kc);
+        let text = toml::to_string(&config).wrap_err("serialising the demo config")?;
+        let file = dir.join("config.toml");
+        std::fs::write(&file, text).wrap_err_with(|| format!("writing {}", file.display()))?;
+        Ok(Config::load(&file)?)
+    }
+
+    pub async fn shutdown(mut self) {
+        self.kube.stop().await;
+        self.world.shutdown().await;
+    }
+}
+
+/// `shipdeck demo --serve [--write-config DIR]`: starts the estate, prints its endpoints and runs
+/// until Ctrl-C or SIGTERM.
+pub async fn serve(opts: DemoOptions, write_config: Option<PathBuf>) -> color_eyre::Result<()> {
+    let demo = Demo::start(opts).await?;
+    println!("kubernetes API: {}", demo.kube_url());
+    if let Some(dir) = &write_config {
+        demo.write_config(dir)?;
+        let kc = dir.join("kubeconfig");
+        println!("kubeconfig:     {}", kc.display());
+        println!("config:         {}", dir.join("config.toml").display());
+        println!(
+            "try:            KUBECONFIG={} kubectl get deploy -A",
+            kc.display()
+        );
+    }
+    println!("running until Ctrl-C");
+    wait_for_shutdown_signal().await;
+    demo.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,247 @@
+//! Resource paths: routing of `/api/v1/...` and `/apis/{group}/v1/...`, get and list (with
+//! selectors, pagination and Tables); writes live in `writes.rs`.
+use super::select::{Filter, Query, decode_continue, encode_continue};
+use super::watch::{self, WatchReq};
+use super::{Counted, Ctx, error_response, json_response, logs, table, writes};
+use crate::demo::store::{ApiError, Kind};
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// A request with its path already taken apart.
+pub struct Req {
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub query: Query,
+    pub body: Body,
+}
+
+/// What a resource path names.
+pub struct Target {
+    pub kind: Kind,
+    /// The namespace in the path (None: cluster-scoped or all namespaces).
+    pub ns: Option<String>,
+    pub name: Option<String>,
+    pub sub: Option<String>,
+}
+
+fn not_found_path() -> ApiError {
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+}
+
+fn resolve(group: &str, rest: &[&str]) -> Result<Target, ApiError> {
+    let kind = |plural: &str| Kind::from_group_plural(group, plural).ok_or_else(not_found_path);
+    let t = |kind: Kind, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| Target {
+        kind,
+        ns: ns.map(str::to_string),
+        name: name.map(str::to_string),
+        sub: sub.map(str::to_string),
+    };
+    let target = match rest {
+        [plural] => t(kind(plural)?, None, None, None),
+        ["namespaces", name] if group.is_empty() => t(Kind::Namespace, None, Some(name), None),
+        ["namespaces", name, sub @ ("status" | "finalize")] if group.is_empty() => {
+            t(Kind::Namespace, None, Some(name), Some(sub))
+        }
+        ["namespaces", ns, plural] => t(kind(plural)?, Some(ns), None, None),
+        ["namespaces", ns, plural, name] => t(kind(plural)?, Some(ns), Some(name), None),
+        ["namespaces", ns, plural, name, sub] => t(kind(plural)?, Some(ns), Some(name), Some(sub)),
+        _ => return Err(not_found_path()),
+    };
+    // A namespaced kind without a namespace is only a collection (the all-namespaces list).
+    if (target.kind.namespaced() && target.ns.is_none() && target.name.is_some())
+        || (!target.kind.namespaced() && target.ns.is_some())
+    {
+        return Err(not_found_path());
+    }
+    let sub_ok = match (target.kind, target.sub.as_deref()) {
+        (_, None) => true,
+        (Kind::Deployment | Kind::ReplicaSet, Some("scale")) => true,
+        (Kind::Pod, Some("log")) => true,
+        (Kind::Event, Some("status")) => false,
+        (_, Some("status")) => true,
+        _ => false,
+    };
+    if !sub_ok {
+        return Err(not_found_path());
+    }
+    Ok(target)
+}
+
+pub async fn route(ctx: &Ctx, group: &str, rest: &[&str], req: Req) -> Response {
+    let t = match resolve(group, rest) {
+        Ok(t) => t,
+        Err(e) => return error_response(&e),
+    };
+    let m = req.method.clone();
+    let result = match (&t.name, t.sub.as_deref(), m) {
+        (None, _, Method::GET) if req.query.flag("watch") => {
+            ctx.count(Counted::Watch);
+            return start_watch(ctx, t, &req);
+        }
+        (None, _, Method::GET) => {
+            ctx.count(Counted::List);
+            list(ctx, &t, &req)
+        }
+        (None, _, Method::POST) => writes::create(ctx, &t, req).await,
+        (None, _, Method::DELETE) => writes::delete_collection(ctx, &t, req).await,
+        (Some(name), Some("log"), Method::GET) => {
+            ctx.count(Counted::Get);
+            let ns = t.ns.clone().unwrap_or_default();
+            return logs::serve(ctx, &ns, name, &req.query).await;
+        }
+        (Some(_), Some("scale"), Method::GET) => {
+            ctx.count(Counted::Get);
+            writes::get_scale(ctx, &t)
+        }
+        (Some(_), _, Method::GET) => {
+            ctx.count(Counted::Get);
+            get(ctx, &t, &req)
+        }
+        (Some(_), Some("scale"), Method::PUT | Method::PATCH) => {
+            writes::write_scale(ctx, &t, req).await
+        }
+        (Some(_), _, Method::PUT) => writes::update(ctx, &t, req).await,
+        (Some(_), _, Method::PATCH) => writes::patch(ctx, &t, req).await,
+        (Some(_), None, Method::DELETE) => writes::delete(ctx, &t, req).await,
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({})",
+            req.method
+        ))),
+    };
+    match result {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+fn get(ctx: &Ctx, t: &Target, req: &Req) -> Result<Response, ApiError> {
+    let name = t.name.as_deref().unwrap_or("");
+    let obj = ctx
+        .shared
+        .store
+        .get_arc(t.kind, t.ns.as_deref().unwrap_or(""), name)
+        .ok_or_else(|| ApiError::not_found(&t.kind.resource(), name))?;
+    if table::wants_table(&req.headers) {
+        let now = ctx.shared.store.now();
+        let row = table::row(t.kind, &obj, now, req.query.get("includeObject"));
+        let rv = obj.pointer("/metadata/resourceVersion").cloned();
+        return Ok(json_response(
+            StatusCode::OK,
+            &table::table(t.kind, vec![row], json!({"resourceVersion": rv})),
+        ));
+    }
+    Ok(json_response(StatusCode::OK, &obj))
+}
+
+fn start_watch(ctx: &Ctx, t: Target, req: &Req) -> Response {
+    let filter = match Filter::from_query(&req.query) {
+        Ok(f) => f,
+        Err(e) => return error_response(&e),
+    };
+    let table = table::wants_table(&req.headers)
+        .then(|| req.query.get("includeObject").map(str::to_string));
+    let w = WatchReq {
+        kind: t.kind,
+        ns: t.ns,
+        filter,
+        table,
+    };
+    watch::serve(ctx, w, &req.query)
+}
+
+#[derive(Serialize)]
+struct ListOut<'a> {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    metadata: Value,
+    items: Vec<&'a Value>,
+}
+
+fn key_of(o: &Value) -> (&str, &str) {
+    let s = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or("");
+    (s("/metadata/namespace"), s("/metadata/name"))
+}
+
+/// One page of a list: the matching items after the continue key, up to `limit`.
+pub fn page(
+    items: &[Arc<Value>],
+    filter: &Filter,
+    after: Option<(String, String)>,
+    limit: Option<u64>,
+) -> (Vec<Arc<Value>>, Option<String>, usize) {
+    let start = match &after {
+        Some((ns, name)) => items.partition_point(|o| key_of(o) <= (ns.as_str(), name.as_str())),
+        None => 0,
+    };
+    let limit = limit
+        .filter(|l| *l > 0)
+        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    let mut out = Vec::new();
+    let mut matching = items[start..].iter().filter(|o| filter.matches(o));
+    for o in matching.by_ref() {
+        out.push(o.clone());
+        if out.len() == limit {
+            break;
+        }
+    }
+    let remaining = matching.count();
+    let token = (remaining > 0)
+        .then(|| {
+            out.last()
+                .map(|o| key_of(o))
+                .map(|(ns, n)| encode_continue(ns, n))
+        })
+        .flatten();
+    (out, token, remaining)
+}
+
+fn list(ctx: &Ctx, t: &Target, req: &Req) -> Result<Response, ApiError> {
+    let q = &req.query;
+    let filter = Filter::from_query(q)?;
+    let after = q
+        .get("continue")
+        .filter(|c| !c.is_empty())
+        .map(decode_continue)
+        .transpose()?;
+    let limit = q.u64("limit")?;
+    let (items, rv) = ctx.shared.store.list_arc(t.kind, t.ns.as_deref());
+    let (items, token, remaining) = page(&items, &filter, after, limit);
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if let Some(tok) = token {
+        metadata["continue"] = json!(tok);
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    if table::wants_table(&req.headers) {
+        let now = ctx.shared.store.now();
+        let include = q.get("includeObject");
+        let rows = items
+            .iter()
+            .map(|o| table::row(t.kind, o, now, include))
+            .collect();
+        return Ok(json_response(
+            StatusCode::OK,
+            &table::table(t.kind, rows, metadata),
+        ));
+    }
+    let out = ListOut {
+        kind: format!("{}List", t.kind.kind()),
+        api_version: t.kind.api_version(),
+        metadata,
+        items: items.iter().map(|o| o.as_ref()).collect(),
+    };
+    let body = serde_json::to_vec(&out).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(axum::response::IntoResponse::into_response((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )))
+}

@@ -1,0 +1,318 @@
+//! The simulated Kubernetes API server (HTTP side of issue 3): discovery, CRUD, watch, patch,
+//! tables and logs over the `store`, as kubectl and kube-rs expect them.
+//!
+//! Plain HTTP on 127.0.0.1. `KubeApiServer::start` binds, `stop` closes the listener and every
+//! open watch/log stream, `restart` serves again on the same port (the "API server goes down" case).
+//!
+//! Choices where the real apiserver offers several behaviours:
+//! - Unknown fields (at the top level, in `metadata` and in a Deployment's `spec`) are dropped with a
+//!   `Warning` header, as the default `fieldValidation=Warn`; `fieldValidation=Strict` gets 400.
+//! - Continue tokens are not snapshots: a page lists the objects after the last key as they are now.
+//! - Watches with selectors send an event when the new object matches (no synthetic DELETED for an
+//!   object that stops matching).
+//! - Server-side apply merges like a strategic merge patch and never reports ownership conflicts.
+mod discovery;
+mod fields;
+mod handlers;
+mod logs;
+mod patch;
+mod select;
+mod table;
+mod watch;
+mod writes;
+
+pub use logs::LogBook;
+
+use crate::demo::store::{ApiError, Store};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Largest request body accepted (the apiserver's limit is 3 MiB as well).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// How the server runs.
+#[derive(Clone, Debug)]
+pub struct KubeApiOptions {
+    /// When set, every request needs `Authorization: Bearer <token>` (else 401).
+    pub token: Option<String>,
+    /// Port 0 = ephemeral.
+    pub addr: SocketAddr,
+    /// `(verb, resource)` pairs SelfSubjectAccessReview answers as denied; `*` matches any.
+    pub denied: Vec<(String, String)>,
+    /// Where pod logs come from; pods with no lines in it get a few synthetic lines.
+    pub logs: LogBook,
+    /// Interval between watch BOOKMARK events (when the client allows them).
+    pub bookmark_interval: std::time::Duration,
+}
+
+impl Default for KubeApiOptions {
+    fn default() -> Self {
+        KubeApiOptions {
+            token: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            denied: Vec::new(),
+            logs: LogBook::default(),
+            bookmark_interval: std::time::Duration::from_secs(15),
+        }
+    }
+}
+
+/// Requests served since start, by verb class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    pub lists: u64,
+    pub watches: u64,
+    pub gets: u64,
+    pub writes: u64,
+    /// Every request, discovery included.
+    pub total: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    lists: AtomicU64,
+    watches: AtomicU64,
+    gets: AtomicU64,
+    writes: AtomicU64,
+    total: AtomicU64,
+}
+
+impl Counters {
+    fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What every handler sees.
+pub(crate) struct Shared {
+    pub store: Store,
+    pub opts: KubeApiOptions,
+    counters: Counters,
+    /// The port actually bound, for discovery's serverAddressByClientCIDRs.
+    addr: std::sync::Mutex<SocketAddr>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub shared: Arc<Shared>,
+    /// Cancelled by `stop`: ends watches and log follows.
+    pub shutdown: CancellationToken,
+}
+
+/// A running (or stopped) simulated API server.
+pub struct KubeApiServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl KubeApiServer {
+    pub async fn start(store: Store, opts: KubeApiOptions) -> std::io::Result<KubeApiServer> {
+        let addr = opts.addr;
+        let shared = Arc::new(Shared {
+            store,
+            opts,
+            counters: Counters::default(),
+            addr: std::sync::Mutex::new(addr),
+        });
+        let mut server = KubeApiServer {
+            shared,
+            addr,
+            shutdown: CancellationToken::new(),
+            task: None,
+        };
+        server.serve(addr).await?;
+        Ok(server)
+    }
+
+    async fn serve(&mut self, addr: SocketAddr) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        self.addr = listener.local_addr()?;
+        if let Ok(mut a) = self.shared.addr.lock() {
+            *a = self.addr;
+        }
+        self.shutdown = CancellationToken::new();
+        let ctx = Ctx {
+            shared: self.shared.clone(),
+            shutdown: self.shutdown.clone(),
+        };
+        let app = axum::Router::new().fallback(dispatch).with_state(ctx);
+        let token = self.shutdown.clone();
+        self.task = Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
+        }));
+        Ok(())
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    pub fn logs(&self) -> &LogBook {
+        &self.shared.opts.logs
+    }
+
+    pub fn request_count(&self) -> RequestCounts {
+        let c = &self.shared.counters;
+        RequestCounts {
+            lists: c.lists.load(Ordering::Relaxed),
+            watches: c.watches.load(Ordering::Relaxed),
+            gets: c.gets.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            total: c.total.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Closes the listener and all open watches and log streams.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            // Graceful shutdown waits for open connections; watches end on the token, so this is
+            // quick. Bound it anyway so a stuck client cannot hang the caller.
+            let abort = task.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(3), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+
+    /// Serves again on the same port.
+    pub async fn restart(&mut self) -> std::io::Result<()> {
+        if self.task.is_some() {
+            self.stop().await;
+        }
+        self.serve(self.addr).await
+    }
+}
+
+impl Drop for KubeApiServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A Status error response.
+pub(crate) fn error_response(e: &ApiError) -> Response {
+    let code = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(code, &e.to_status())
+}
+
+pub(crate) fn json_response(code: StatusCode, v: &serde_json::Value) -> Response {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    (
+        code,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The verb class a request counts as.
+pub(crate) enum Counted {
+    List,
+    Watch,
+    Get,
+    Write,
+}
+
+impl Ctx {
+    pub(crate) fn count(&self, what: Counted) {
+        let c = &self.shared.counters;
+        Counters::bump(match what {
+            Counted::List => &c.lists,
+            Counted::Watch => &c.watches,
+            Counted::Get => &c.gets,
+            Counted::Write => &c.writes,
+        });
+    }
+
+    pub(crate) fn bound_addr(&self) -> SocketAddr {
+        self.shared
+            .addr
+            .lock()
+            .map(|a| *a)
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+}
+
+fn authorized(ctx: &Ctx, headers: &HeaderMap) -> bool {
+    let Some(token) = &ctx.shared.opts.token else {
+        return true;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t.trim() == token)
+}
+
+/// Every request lands here; the path is routed by hand (the apiserver's URL grammar is small).
+async fn dispatch(State(ctx): State<Ctx>, req: Request) -> Response {
+    Counters::bump(&ctx.shared.counters.total);
+    if !authorized(&ctx, req.headers()) {
+        return error_response(&ApiError::unauthorized());
+    }
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().trim_end_matches('/').to_string();
+    let query = select::Query::parse(parts.uri.query().unwrap_or(""));
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let method = parts.method.clone();
+    if method == Method::GET
+        && let Some(resp) = discovery::serve(&ctx, &segs, &parts.headers)
+    {
+        return resp;
+    }
+    let req = handlers::Req {
+        method,
+        headers: parts.headers,
+        query,
+        body,
+    };
+    match segs.as_slice() {
+        [
+            "apis",
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectaccessreviews",
+        ] => discovery::access_review(&ctx, req).await,
+        ["api", "v1", rest @ ..] => handlers::route(&ctx, "", rest, req).await,
+        ["apis", group, "v1", rest @ ..] => handlers::route(&ctx, group, rest, req).await,
+        _ => error_response(&ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )),
+    }
+}
+
+/// Reads a request body up to `MAX_BODY` (413 beyond).
+pub(crate) async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::too_large(MAX_BODY))
+}

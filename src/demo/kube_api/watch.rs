@@ -1,0 +1,211 @@
+//! Watches: a chunked stream of `{"type","object"}` lines from a resourceVersion (or from the
+//! current state), with bookmarks, `timeoutSeconds`, 410 Expired, and Table objects for kubectl.
+use super::select::{Filter, Query};
+use super::table;
+use super::{Ctx, error_response};
+use crate::demo::store::{ApiError, EventType, Kind, StoreEvent};
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::SinkExt;
+use futures::channel::mpsc;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+/// What a watch request asked for.
+pub struct WatchReq {
+    pub kind: Kind,
+    pub ns: Option<String>,
+    pub filter: Filter,
+    /// `Some(includeObject)` when the client wants Table objects.
+    pub table: Option<Option<String>>,
+}
+
+type Tx = mpsc::Sender<Result<bytes::Bytes, std::convert::Infallible>>;
+
+struct Streamer {
+    ctx: Ctx,
+    w: WatchReq,
+    tx: Tx,
+    /// Every event up to here was handled (sent or filtered out).
+    last: u64,
+}
+
+impl Streamer {
+    fn wanted(&self, ev: &StoreEvent) -> bool {
+        ev.kind == self.w.kind
+            && self.w.ns.as_deref().is_none_or(|ns| {
+                ev.object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    == Some(ns)
+            })
+            && self.w.filter.matches(&ev.object)
+    }
+
+    fn object(&self, obj: &Value) -> Value {
+        match &self.w.table {
+            None => obj.clone(),
+            Some(include) => {
+                let now = self.ctx.shared.store.now();
+                let row = table::row(self.w.kind, obj, now, include.as_deref());
+                let rv = obj
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                table::table(self.w.kind, vec![row], json!({"resourceVersion": rv}))
+            }
+        }
+    }
+
+    /// Sends one line; false when the client has gone.
+    async fn send(&mut self, type_: &str, object: Value) -> bool {
+        let mut line =
+            serde_json::to_vec(&json!({"type": type_, "object": object})).unwrap_or_default();
+        line.push(b'\n');
+        self.tx.send(Ok(line.into())).await.is_ok()
+    }
+
+    async fn send_event(&mut self, ev: &StoreEvent) -> bool {
+        self.last = self.last.max(ev.resource_version);
+        if !self.wanted(ev) {
+            return true;
+        }
+        let obj = self.object(&ev.object);
+        self.send(ev.type_.as_str(), obj).await
+    }
+
+    async fn bookmark(&mut self, annotations: Option<Value>) -> bool {
+        let mut md = json!({"resourceVersion": self.last.to_string()});
+        if let Some(a) = annotations {
+            md["annotations"] = a;
+        }
+        let obj = json!({"kind": self.w.kind.kind(), "apiVersion": self.w.kind.api_version(), "metadata": md});
+        self.send("BOOKMARK", obj).await
+    }
+
+    async fn expired(&mut self, e: &ApiError) {
+        self.send("ERROR", e.to_status()).await;
+    }
+
+    /// Replays history after `last`; false when it is gone (410 sent) or the client left.
+    async fn replay(&mut self) -> bool {
+        let kind = self.w.kind;
+        match self.ctx.shared.store.events_since(self.last, kind) {
+            Ok(evs) => {
+                for ev in evs {
+                    if !self.send_event(&ev).await {
+                        return false;
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                self.expired(&e).await;
+                false
+            }
+        }
+    }
+}
+
+/// Starts a watch; errors in the parameters come back as a plain error response.
+pub fn serve(ctx: &Ctx, w: WatchReq, q: &Query) -> Response {
+    let rv = match q.get("resourceVersion").filter(|s| !s.is_empty()) {
+        None | Some("0") => None,
+        Some(s) => match s.parse::<u64>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return error_response(&ApiError::bad_request(format!(
+                    "invalid resource version {s:?}"
+                )));
+            }
+        },
+    };
+    let timeout = match q.u64("timeoutSeconds") {
+        Ok(t) => t,
+        Err(e) => return error_response(&e),
+    };
+    let bookmarks = q.flag("allowWatchBookmarks");
+    let initial_events = q.flag("sendInitialEvents");
+    let interval = ctx.shared.opts.bookmark_interval;
+    // Subscribe before reading the state, so nothing falls between the two.
+    let mut rx = ctx.shared.store.subscribe();
+    let (tx, body) = mpsc::channel(256);
+    let mut s = Streamer {
+        ctx: ctx.clone(),
+        w,
+        tx,
+        last: 0,
+    };
+    tokio::spawn(async move {
+        let store = s.ctx.shared.store.clone();
+        match rv {
+            Some(rv) if !initial_events => {
+                s.last = rv;
+                if !s.replay().await {
+                    return;
+                }
+            }
+            _ => {
+                let (items, list_rv) = store.list_arc(s.w.kind, s.w.ns.as_deref());
+                s.last = list_rv;
+                for obj in items {
+                    if s.w.filter.matches(&obj) {
+                        let o = s.object(&obj);
+                        if !s.send(EventType::Added.as_str(), o).await {
+                            return;
+                        }
+                    }
+                }
+                if initial_events
+                    && !s
+                        .bookmark(Some(json!({"k8s.io/initial-events-end": "true"})))
+                        .await
+                {
+                    return;
+                }
+            }
+        }
+        let deadline = tokio::time::sleep(std::time::Duration::from_secs(timeout.unwrap_or(1800)));
+        tokio::pin!(deadline);
+        let mut ticker = tokio::time::interval(interval);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = s.ctx.shutdown.cancelled() => return,
+                _ = &mut deadline => {
+                    if bookmarks {
+                        s.bookmark(None).await;
+                    }
+                    return;
+                }
+                _ = ticker.tick(), if bookmarks => {
+                    if !s.bookmark(None).await {
+                        return;
+                    }
+                }
+                ev = rx.recv() => match ev {
+                    Ok(ev) if ev.resource_version > s.last => {
+                        if !s.send_event(&ev).await {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    // Fell behind the broadcast: catch up from history (or 410).
+                    Err(RecvError::Lagged(_)) => {
+                        if !s.replay().await {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response()
+}

@@ -1,0 +1,5 @@
+//! The simulated Kubernetes API server against its reference clients: kubectl and kube-rs; and
+//! hostile input.
+mod hostile;
+mod kubectl;
+mod kubers;
