@@ -11,9 +11,10 @@ pub struct SourceState {
     failing: BTreeMap<&'static str, String>,
 }
 
+/// In configuration order, as the status bar lists them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sources {
-    states: BTreeMap<SourceId, SourceState>,
+    states: Vec<(SourceId, SourceState)>,
 }
 
 impl Sources {
@@ -39,7 +40,27 @@ impl Sources {
     }
 
     pub fn get(&self, id: &SourceId) -> Option<&SourceHealth> {
-        self.states.get(id).map(|s| &s.health)
+        self.states
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, s)| &s.health)
+    }
+
+    fn entry(&mut self, id: SourceId) -> &mut SourceState {
+        let i = match self.states.iter().position(|(i, _)| *i == id) {
+            Some(i) => i,
+            None => {
+                self.states.push((
+                    id,
+                    SourceState {
+                        health: SourceHealth::Connecting,
+                        failing: BTreeMap::new(),
+                    },
+                ));
+                self.states.len() - 1
+            }
+        };
+        &mut self.states[i].1
     }
 
     /// A watch of `kind` failed; `since` is when the data on screen was fetched. Returns whether the
@@ -51,20 +72,14 @@ impl Sources {
         error: &str,
         since: Option<Timestamp>,
     ) -> bool {
-        let state = self.states.entry(id).or_insert_with(|| SourceState {
-            health: SourceHealth::Connecting,
-            failing: BTreeMap::new(),
-        });
+        let state = self.entry(id);
         state.failing.insert(kind, error.to_string());
         Self::recompute(state, since)
     }
 
     /// A watch of `kind` is live again (or delivered data). Returns whether the health changed.
     pub fn live(&mut self, id: SourceId, kind: &'static str, since: Option<Timestamp>) -> bool {
-        let state = self.states.entry(id).or_insert_with(|| SourceState {
-            health: SourceHealth::Connecting,
-            failing: BTreeMap::new(),
-        });
+        let state = self.entry(id);
         state.failing.remove(kind);
         if state.failing.is_empty() {
             let changed = state.health != SourceHealth::Live;
@@ -77,7 +92,7 @@ impl Sources {
 
     /// Forgets failures of a kind that is no longer watched (the detail closed).
     pub fn forget(&mut self, id: &SourceId, kind: &'static str, since: Option<Timestamp>) -> bool {
-        let Some(state) = self.states.get_mut(id) else {
+        let Some((_, state)) = self.states.iter_mut().find(|(i, _)| i == id) else {
             return false;
         };
         if state.failing.remove(kind).is_none() {
@@ -107,14 +122,14 @@ impl Sources {
     /// True when any source is stale.
     pub fn any_stale(&self) -> bool {
         self.states
-            .values()
-            .any(|s| matches!(s.health, SourceHealth::Stale { .. }))
+            .iter()
+            .any(|(_, s)| matches!(s.health, SourceHealth::Stale { .. }))
     }
 
     /// True while a source has not answered yet.
     pub fn any_connecting(&self) -> bool {
         self.states
-            .values()
-            .any(|s| s.health == SourceHealth::Connecting)
+            .iter()
+            .any(|(_, s)| s.health == SourceHealth::Connecting)
     }
 }

@@ -179,7 +179,6 @@ pub fn cell_line(
     let (sym, sym_style) = theme.rollout(&c.state);
     let state = match &c.state {
         RolloutState::Failed { reason, .. } => format!("{sym} {}", short_reason(reason)),
-        RolloutState::Paused => format!("{sym} {}/{} paused", c.ready, c.desired),
         RolloutState::WaitingForSpec => format!("{sym} {}/{} spec", c.ready, c.desired),
         _ => format!("{sym} {}/{}", c.ready, c.desired),
     };
@@ -221,7 +220,7 @@ fn absent_line(env: Option<&EnvColumn>, theme: &Theme) -> Line<'static> {
 
 fn short_reason(reason: &str) -> String {
     match reason {
-        "ProgressDeadlineExceeded" => "deadline exceeded".to_string(),
+        "ProgressDeadlineExceeded" => "deadline".to_string(),
         other => crate::text::sanitize(other).into_owned(),
     }
 }

@@ -39,7 +39,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         2,
         1 + conditions.max(1),
         1 + history.clamp(1, 5),
-        1 + pods.max(1),
+        2 + pods.max(1),
         1 + events.max(1),
     ];
     let priority = [0, 3, 1, 2, 4];
@@ -189,6 +189,7 @@ fn render_history(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, 
         .take(body.height as usize)
         .map(|r| {
             let image = r.containers.first().map_or("", |c| c.image.as_str());
+            let tag = crate::model::image_label(image);
             let marker = if Some(r.revision) == current {
                 "●"
             } else {
@@ -201,7 +202,7 @@ fn render_history(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, 
             };
             Row::new(vec![
                 Line::raw(format!("{marker}{}", r.revision)),
-                Line::raw(cell(image, 60)),
+                Line::raw(cell(&tag, 16)),
                 Line::raw(format!("{}/{}", r.ready, r.desired)),
                 Line::styled(
                     r.created.map(|t| age(now, t)).unwrap_or_default(),
@@ -213,7 +214,7 @@ fn render_history(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, 
         });
     let widths = [
         Constraint::Length(5),
-        Constraint::Percentage(40),
+        Constraint::Length(16),
         Constraint::Length(7),
         Constraint::Length(4),
         Constraint::Min(0),
@@ -237,7 +238,7 @@ fn render_pods(
         Paragraph::new(section_title("PODS", &d.pods, theme, now)),
         t,
     );
-    let h = body.height as usize;
+    let h = (body.height as usize).saturating_sub(1);
     // Pure scroll: the cursor stays in view (pod lists are short).
     let offset = (d.pod_cursor + 1).saturating_sub(h);
     let stale = d.pods.error.is_some();
@@ -271,8 +272,13 @@ fn render_pods(
                     style.patch(theme.selected_row())
                 };
             }
+            let marker = if i == d.pod_cursor {
+                theme::SYM_SELECTED
+            } else {
+                " "
+            };
             Row::new(vec![
-                Line::raw(cell(&p.name, 60)),
+                Line::raw(format!("{marker}{}", cell(&p.name, 60))),
                 Line::styled(phase, phase_style),
                 Line::raw(format!("{}/{}", p.ready_containers, p.total_containers)),
                 Line::raw(p.restarts.to_string()),

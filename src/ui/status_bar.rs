@@ -78,7 +78,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                     format!(
                         "{id} {} stale{since}: {}",
                         theme::SYM_STALE,
-                        cell(error, 40)
+                        cell(error, 72)
                     ),
                     theme.stale(),
                 )

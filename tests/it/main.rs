@@ -6,4 +6,5 @@ mod support;
 
 mod kube_api;
 mod kube_backend;
+mod render;
 mod status;
