@@ -1,13 +1,52 @@
 //! `Msg`: facts `App::update` accepts. `Command`: effects `update` asks the loop to run.
 use crate::action::Action;
 use crate::backend::kube::KubeEvent;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 pub enum Msg {
     /// A user intent, already mapped from a key by the keymap.
     Action(Action),
+    /// Text typed while a text field (the filter) has focus.
+    Input(InputEdit),
     /// The terminal was resized.
     Resize { width: u16, height: u16 },
     /// Something from the Kubernetes backend.
     Kube(KubeEvent),
+    /// The age timer fired: at least one visible age label has a new text.
+    AgesChanged,
+}
+
+/// An edit of the focused text field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputEdit {
+    Insert(char),
+    Erase,
+}
+
+/// Effects `update` asks for; `tui.rs` runs them (backend calls, terminal work).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+    /// Ctrl-z: restore the terminal, stop the process, re-enter and repaint on resume.
+    Suspend,
+    /// Ctrl-L: clear and repaint every cell.
+    Repaint,
+    /// Start watching one Deployment's ReplicaSets, Pods and Events (replaces any open detail).
+    OpenDetail {
+        env: String,
+        namespace: String,
+        deployment: String,
+        selector: BTreeMap<String, String>,
+    },
+    CloseDetail,
+    /// Stream a pod's log; replies carry `request` so late lines of an old stream are dropped.
+    StreamLogs {
+        request: u64,
+        env: String,
+        namespace: String,
+        pod: String,
+        container: Option<String>,
+    },
+    StopLogs,
 }

@@ -1,1 +1,293 @@
-//! Placeholder; filled in by its owner.
+//! The UI task: one `select!` over terminal input, the backend channel, signals and timers that
+//! exist only when needed (a frame deadline while dirty, an age timer aligned to the next visible
+//! age-label change). No tick: idle means no wake-ups and no bytes to the terminal.
+use crate::app::App;
+use crate::backend::kube::KubeBackend;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keymap::{Keymap, Resolved};
+use crate::msg::{Command, InputEdit, Msg};
+use crate::terminal::{self, TerminalGuard};
+use color_eyre::eyre::WrapErr;
+use futures::StreamExt;
+use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Messages queued from all backends before they wait (backpressure, not loss).
+pub const CHANNEL_CAPACITY: usize = 1024;
+/// Messages handled after one wake-up before a frame is drawn.
+const DRAIN_BUDGET: usize = 512;
+/// Data-driven frames are at most this frequent; keys draw at once.
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
+/// A burst of resizes gets one frame this long after the last one.
+pub const RESIZE_DEBOUNCE: Duration = Duration::from_millis(40);
+/// Wake a little after an age label flips, never a little before.
+const AGE_MARGIN: Duration = Duration::from_millis(5);
+
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleOptions {
+    /// Hide and refuse every mutation (`--read-only`).
+    pub read_only: bool,
+    pub clock: Clock,
+    /// Where to write `{draws, bytes_written, key_latencies_us}` on exit (default: env
+    /// `SHIPDECK_STATS`).
+    pub stats_path: Option<PathBuf>,
+}
+
+/// Decides when to draw: keys draw at once, data at most every `FRAME_INTERVAL`, resizes after a
+/// quiet `RESIZE_DEBOUNCE`. Factored out of the loop so idle behaviour is testable without a tty.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    last_draw: Option<Instant>,
+    urgent: bool,
+    resize_quiet_at: Option<Instant>,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scheduler {
+    pub fn new() -> Scheduler {
+        Scheduler {
+            last_draw: None,
+            urgent: false,
+            resize_quiet_at: None,
+        }
+    }
+
+    /// A key was handled: its frame should not wait for the frame interval.
+    pub fn input(&mut self) {
+        self.urgent = true;
+    }
+
+    pub fn resized(&mut self, now: Instant) {
+        self.resize_quiet_at = Some(now + RESIZE_DEBOUNCE);
+    }
+
+    /// The earliest instant a frame may be drawn, if one is wanted.
+    fn frame_at(&self, dirty: bool) -> Option<Instant> {
+        if !dirty {
+            return None;
+        }
+        let gate = match (self.urgent, self.last_draw) {
+            (false, Some(t)) => Some(t + FRAME_INTERVAL),
+            _ => None,
+        };
+        match (gate, self.resize_quiet_at) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn frame_due(&self, dirty: bool, now: Instant) -> bool {
+        dirty && self.frame_at(dirty).is_none_or(|t| now >= t)
+    }
+
+    /// When the loop must wake without input: the frame deadline or the age timer, whichever is
+    /// first; `None` means sleep until something arrives.
+    pub fn next_wakeup(&self, dirty: bool, age: Option<Instant>) -> Option<Instant> {
+        match (self.frame_at(dirty), age) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn drew(&mut self, now: Instant) {
+        self.last_draw = Some(now);
+        self.urgent = false;
+        if self.resize_quiet_at.is_some_and(|t| now >= t) {
+            self.resize_quiet_at = None;
+        }
+    }
+}
+
+/// Converts the app's next age-label change (wall clock) into an `Instant` for the timer.
+pub fn age_instant(app: &App, now: Instant) -> Option<Instant> {
+    let deadline = app.next_age_deadline()?;
+    let wall_now = app.clock.now();
+    let wait = deadline.duration_since(wall_now);
+    let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
+    Some(now + wait + AGE_MARGIN)
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Stats {
+    draws: u64,
+    bytes_written: u64,
+    key_latencies_us: Vec<u64>,
+}
+
+/// How the loop ended.
+enum Exit {
+    Quit,
+    Signal(i32),
+}
+
+/// Runs the console until the user quits. The terminal is restored on every way out; on SIGHUP or
+/// when the terminal goes away the process exits at once.
+pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Result<()> {
+    // Bad bindings are a configuration error: reported before the terminal is touched.
+    let keymap = Keymap::from_config(&config.keys)?;
+    let stats_path = opts
+        .stats_path
+        .clone()
+        .or_else(|| std::env::var_os("SHIPDECK_STATS").map(PathBuf::from));
+    let mut sigterm = signal(SignalKind::terminate()).wrap_err("installing SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).wrap_err("installing SIGINT handler")?;
+    let mut sighup = signal(SignalKind::hangup()).wrap_err("installing SIGHUP handler")?;
+
+    let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_CAPACITY);
+    let cancel = CancellationToken::new();
+    let mut guard = TerminalGuard::enter().wrap_err("setting up the terminal")?;
+    let size = guard
+        .terminal
+        .size()
+        .wrap_err("reading the terminal size")?;
+    let mut app = App::new(config.clone(), keymap, opts.clock.clone(), opts.read_only);
+    app.update(Msg::Resize {
+        width: size.width,
+        height: size.height,
+    });
+    let backend = KubeBackend::spawn(&config, tx, cancel.child_token());
+    let mut events = EventStream::new();
+    let mut sched = Scheduler::new();
+    let mut stats = Stats::default();
+    let mut pending_keys: Vec<Instant> = Vec::new();
+
+    let exit = loop {
+        let now = Instant::now();
+        if sched.frame_due(app.dirty, now) {
+            match guard.draw(|f| crate::ui::render(&app, f)) {
+                Ok(wrote) => {
+                    let flushed = Instant::now();
+                    stats.draws += u64::from(wrote);
+                    stats.key_latencies_us.extend(
+                        pending_keys
+                            .drain(..)
+                            .map(|t| flushed.duration_since(t).as_micros() as u64),
+                    );
+                }
+                Err(e) if terminal::is_terminal_gone(&e) => std::process::exit(1),
+                Err(e) => break Err(e).wrap_err("drawing"),
+            }
+            app.dirty = false;
+            sched.drew(Instant::now());
+        }
+        let age_at = age_instant(&app, Instant::now());
+        let wake = sched.next_wakeup(app.dirty, age_at);
+        let sleep = async {
+            match wake {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut commands = Vec::new();
+        tokio::select! {
+            biased;
+            _ = sighup.recv() => std::process::exit(129),
+            _ = sigterm.recv() => break Ok(Exit::Signal(15)),
+            _ = sigint.recv() => break Ok(Exit::Signal(2)),
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => {
+                    let received = Instant::now();
+                    match ev {
+                        Event::Key(key) if key.kind != KeyEventKind::Release => {
+                            let msg = match app.keymap.resolve(app.mode(), &key) {
+                                Some(Resolved::Action(a)) => Some(Msg::Action(a)),
+                                Some(Resolved::Text(c)) => Some(Msg::Input(InputEdit::Insert(c))),
+                                Some(Resolved::Erase) => Some(Msg::Input(InputEdit::Erase)),
+                                None => None,
+                            };
+                            if let Some(msg) = msg {
+                                commands.extend(app.update(msg));
+                                if app.dirty {
+                                    sched.input();
+                                    pending_keys.push(received);
+                                } else {
+                                    stats.key_latencies_us.push(received.elapsed().as_micros() as u64);
+                                }
+                            }
+                        }
+                        Event::Resize(width, height) => {
+                            sched.resized(received);
+                            commands.extend(app.update(Msg::Resize { width, height }));
+                        }
+                        _ => {}
+                    }
+                }
+                // The terminal went away (ssh dropped): nothing left to restore.
+                Some(Err(_)) | None => std::process::exit(1),
+            },
+            msg = rx.recv() => {
+                if let Some(msg) = msg {
+                    commands.extend(app.update(msg));
+                    // A burst becomes one frame: take what is already queued, within a budget.
+                    for _ in 0..DRAIN_BUDGET {
+                        match rx.try_recv() {
+                            Ok(msg) => commands.extend(app.update(msg)),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            _ = sleep => {
+                if age_at.is_some_and(|t| t <= Instant::now()) {
+                    app.update(Msg::AgesChanged);
+                }
+            }
+        }
+        let mut quit = false;
+        for cmd in commands {
+            match cmd {
+                Command::Quit => quit = true,
+                Command::Suspend => {
+                    guard.suspend().wrap_err("suspending")?;
+                    app.dirty = true;
+                }
+                Command::Repaint => {
+                    guard.invalidate().wrap_err("repainting")?;
+                    app.dirty = true;
+                }
+                Command::OpenDetail {
+                    env,
+                    namespace,
+                    deployment,
+                    selector,
+                } => backend.open_detail(&env, &namespace, &deployment, selector),
+                Command::CloseDetail => backend.close_detail(),
+                Command::StreamLogs {
+                    request,
+                    env,
+                    namespace,
+                    pod,
+                    container,
+                } => backend.stream_logs(request, &env, &namespace, &pod, container),
+                Command::StopLogs => backend.stop_logs(),
+            }
+        }
+        if quit {
+            break Ok(Exit::Quit);
+        }
+    };
+
+    cancel.cancel();
+    drop(backend);
+    stats.bytes_written = guard.bytes_written();
+    drop(guard);
+    if let Some(path) = stats_path {
+        let json = serde_json::to_vec(&stats)?;
+        std::fs::write(&path, json)
+            .wrap_err_with(|| format!("writing stats to {}", path.display()))?;
+    }
+    match exit? {
+        Exit::Quit => Ok(()),
+        Exit::Signal(n) => std::process::exit(128 + n),
+    }
+}

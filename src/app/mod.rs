@@ -1,1 +1,708 @@
-//! Placeholder; filled in by its owner.
+//! The console's model: focus, selection, filter, modals, detail and log views, source health.
+//! `App::update` is the only place state changes; it returns the effects to run as `Command`s and
+//! sets `dirty` only when something visible changed.
+mod detail;
+pub mod fixtures;
+mod logs;
+mod releases;
+mod sources;
+
+pub use detail::Detail;
+pub use logs::LogView;
+pub use releases::Releases;
+pub use sources::Sources;
+
+use crate::action::Action;
+use crate::backend::kube::KubeEvent;
+use crate::clock::{Clock, next_age_change};
+use crate::config::Config;
+use crate::keymap::{Keymap, Mode};
+use crate::model::board::build_board;
+use crate::model::{DeploymentView, Fresh, SourceId};
+use crate::msg::{Command, InputEdit, Msg};
+use crate::ui::theme::Theme;
+use jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The panes, in focus order. Pipelines … Operations are placeholders until their sources exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pane {
+    Releases,
+    Detail,
+    Logs,
+    Pipelines,
+    Metrics,
+    Alerts,
+    Operations,
+}
+
+impl Pane {
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Releases => "RELEASES",
+            Pane::Detail => "DEPLOYMENT",
+            Pane::Logs => "LOGS",
+            Pane::Pipelines => "PIPELINES",
+            Pane::Metrics => "METRICS",
+            Pane::Alerts => "ALERTS",
+            Pane::Operations => "OPERATIONS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Modal {
+    Help { scroll: usize },
+    EnvPicker { cursor: usize },
+}
+
+pub struct App {
+    pub config: Config,
+    pub clock: Clock,
+    pub read_only: bool,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub deployments: BTreeMap<String, Fresh<Arc<[DeploymentView]>>>,
+    pub sources: Sources,
+    pub releases: Releases,
+    pub focus: Pane,
+    pub modals: Vec<Modal>,
+    pub detail: Option<Detail>,
+    pub logs: Option<LogView>,
+    /// One-line message in the status bar until the next key.
+    pub notice: Option<String>,
+    pub width: u16,
+    pub height: u16,
+    /// Something visible changed since the last draw.
+    pub dirty: bool,
+    next_request: u64,
+}
+
+impl App {
+    pub fn new(config: Config, keymap: Keymap, clock: Clock, read_only: bool) -> App {
+        let theme = Theme::detect(config.ui.no_color);
+        let sources = Sources::new(config.environments.iter().map(|e| e.name.clone()));
+        let deployments = BTreeMap::new();
+        let board = build_board(&config, &deployments);
+        let mut releases = Releases::default();
+        releases.set_board(board);
+        App {
+            read_only: read_only || config.read_only,
+            config,
+            theme,
+            clock,
+            keymap,
+            deployments,
+            sources,
+            releases,
+            focus: Pane::Releases,
+            modals: Vec::new(),
+            detail: None,
+            logs: None,
+            notice: None,
+            width: 80,
+            height: 24,
+            dirty: true,
+            next_request: 0,
+        }
+    }
+
+    /// Where keys go now.
+    pub fn mode(&self) -> Mode {
+        match self.modals.last() {
+            Some(Modal::Help { .. }) => Mode::Help,
+            Some(Modal::EnvPicker { .. }) => Mode::Picker,
+            None if self.releases.filtering => Mode::Filter,
+            None => match self.focus {
+                Pane::Detail => Mode::Detail,
+                Pane::Logs => Mode::Logs,
+                _ => Mode::Normal,
+            },
+        }
+    }
+
+    /// The panes Tab cycles through, in screen order.
+    pub fn panes(&self) -> Vec<Pane> {
+        if self.logs.is_some() {
+            vec![Pane::Releases, Pane::Logs, Pane::Operations]
+        } else if self.detail.is_some() {
+            vec![Pane::Releases, Pane::Detail, Pane::Operations]
+        } else {
+            vec![
+                Pane::Releases,
+                Pane::Pipelines,
+                Pane::Metrics,
+                Pane::Alerts,
+                Pane::Operations,
+            ]
+        }
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+        match msg {
+            Msg::Action(action) => {
+                // Any key clears the last notice.
+                if self.notice.take().is_some() {
+                    self.dirty = true;
+                }
+                self.action(action)
+            }
+            Msg::Input(edit) => {
+                self.input(edit);
+                Vec::new()
+            }
+            Msg::Resize { width, height } => {
+                if (width, height) != (self.width, self.height) {
+                    self.width = width;
+                    self.height = height;
+                    self.scroll_board();
+                    self.dirty = true;
+                }
+                Vec::new()
+            }
+            Msg::Kube(event) => {
+                self.kube(event);
+                Vec::new()
+            }
+            Msg::AgesChanged => {
+                self.dirty = true;
+                Vec::new()
+            }
+        }
+    }
+
+    fn action(&mut self, action: Action) -> Vec<Command> {
+        use Action::*;
+        if let Some(modal) = self.modals.last().cloned() {
+            return self.modal_action(action, modal);
+        }
+        match action {
+            Quit => return vec![Command::Quit],
+            Suspend => return vec![Command::Suspend],
+            Redraw => return vec![Command::Repaint],
+            Help => self.push_modal(Modal::Help { scroll: 0 }),
+            EnvPicker => {
+                let cursor = self.releases.env;
+                self.push_modal(Modal::EnvPicker { cursor });
+            }
+            Filter => {
+                self.focus = Pane::Releases;
+                self.releases.filtering = true;
+                self.dirty = true;
+            }
+            Back => return self.back(),
+            Open => return self.open(),
+            Logs => return self.open_logs(),
+            FocusNext | FocusPrev => {
+                let panes = self.panes();
+                let i = panes.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let n = panes.len();
+                let j = if action == FocusNext {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.set_focus(panes[j]);
+            }
+            FocusPane1 => self.set_focus(Pane::Releases),
+            FocusPane2 | FocusPane3 | FocusPane4 => {
+                // The overview panes share the lower area with the detail: going there closes it.
+                let pane = match action {
+                    FocusPane2 => Pane::Pipelines,
+                    FocusPane3 => Pane::Metrics,
+                    _ => Pane::Alerts,
+                };
+                let mut cmds = self.close_logs();
+                cmds.extend(self.close_detail());
+                self.set_focus(pane);
+                return cmds;
+            }
+            FocusPane5 => self.set_focus(Pane::Operations),
+            Up | Down | PageUp | PageDown | Top | Bottom => self.navigate(action),
+            Left | Right => return self.move_env(if action == Left { -1 } else { 1 }),
+            CommandPalette => self.notify("the command palette is not built yet"),
+            Refresh => self.notify("watches are live: nothing to refresh"),
+            Promote | Approve | Rollback | Patch | Sunset | Silence | Rerun | CancelOp => {
+                let what = action.name().replace('_', " ");
+                if self.read_only {
+                    self.notify(format!("read-only: {what} is disabled"));
+                } else {
+                    self.notify(format!("{what} arrives with the mutation engine"));
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    fn modal_action(&mut self, action: Action, modal: Modal) -> Vec<Command> {
+        use Action::*;
+        match (modal, action) {
+            (_, Suspend) => return vec![Command::Suspend],
+            (_, Redraw) => return vec![Command::Repaint],
+            (Modal::Help { .. }, Back | Help | Quit | Open) => self.pop_modal(),
+            (Modal::Help { scroll }, Up | Down | PageUp | PageDown | Top | Bottom) => {
+                let rows = self.keymap.help_rows().len();
+                let next = match action {
+                    Up => scroll.saturating_sub(1),
+                    Down => scroll + 1,
+                    PageUp => scroll.saturating_sub(10),
+                    PageDown => scroll + 10,
+                    Top => 0,
+                    _ => rows,
+                }
+                .min(rows.saturating_sub(1));
+                self.set_modal(Modal::Help { scroll: next });
+            }
+            (Modal::EnvPicker { .. }, Back | EnvPicker | Quit) => self.pop_modal(),
+            (Modal::EnvPicker { cursor }, Up | Down | Left | Right | Top | Bottom) => {
+                let n = self.releases.board.envs.len().max(1);
+                let next = match action {
+                    Up | Left => (cursor + n - 1) % n,
+                    Down | Right => (cursor + 1) % n,
+                    Top => 0,
+                    _ => n - 1,
+                };
+                self.set_modal(Modal::EnvPicker { cursor: next });
+            }
+            (Modal::EnvPicker { cursor }, Open) => {
+                self.pop_modal();
+                let delta = cursor as isize - self.releases.env as isize;
+                return self.move_env(delta);
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn push_modal(&mut self, modal: Modal) {
+        self.modals.push(modal);
+        self.dirty = true;
+    }
+
+    fn pop_modal(&mut self) {
+        self.modals.pop();
+        self.dirty = true;
+    }
+
+    fn set_modal(&mut self, modal: Modal) {
+        if let Some(top) = self.modals.last_mut()
+            && *top != modal
+        {
+            *top = modal;
+            self.dirty = true;
+        }
+    }
+
+    fn notify(&mut self, text: impl Into<String>) {
+        self.notice = Some(text.into());
+        self.dirty = true;
+    }
+
+    fn set_focus(&mut self, pane: Pane) {
+        if self.focus != pane {
+            self.focus = pane;
+            self.scroll_board();
+            self.dirty = true;
+        }
+    }
+
+    fn input(&mut self, edit: InputEdit) {
+        if !self.releases.filtering {
+            return;
+        }
+        let mut filter = self.releases.filter.clone();
+        match edit {
+            InputEdit::Insert(c) => filter.push(c),
+            InputEdit::Erase => {
+                filter.pop();
+            }
+        }
+        if filter != self.releases.filter {
+            self.releases.set_filter(filter);
+            self.scroll_board();
+            self.dirty = true;
+        }
+    }
+
+    /// Esc: close the innermost thing that is open.
+    fn back(&mut self) -> Vec<Command> {
+        if self.releases.filtering {
+            self.releases.filtering = false;
+            self.releases.set_filter(String::new());
+            self.scroll_board();
+            self.dirty = true;
+            return Vec::new();
+        }
+        match self.focus {
+            Pane::Logs => {
+                let cmds = self.close_logs();
+                self.set_focus(Pane::Detail);
+                cmds
+            }
+            Pane::Detail => {
+                let cmds = self.close_detail();
+                self.set_focus(Pane::Releases);
+                cmds
+            }
+            _ if !self.releases.filter.is_empty() => {
+                self.releases.set_filter(String::new());
+                self.scroll_board();
+                self.dirty = true;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Enter: keep the filter, drill into the selected cell, or open the selected pod's logs.
+    fn open(&mut self) -> Vec<Command> {
+        if self.releases.filtering {
+            self.releases.filtering = false;
+            self.dirty = true;
+            return Vec::new();
+        }
+        match self.focus {
+            Pane::Releases => self.open_detail(),
+            Pane::Detail => self.open_logs(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn open_detail(&mut self) -> Vec<Command> {
+        let (Some(app), Some(env)) = (
+            self.releases.selected_app().map(str::to_string),
+            self.releases.selected_env().map(str::to_string),
+        ) else {
+            return Vec::new();
+        };
+        let Some(cell) = self.releases.board.cell(&app, &env) else {
+            self.notify(format!("{app} is not deployed in {env}"));
+            return Vec::new();
+        };
+        let view = cell.deployment.clone();
+        let mut cmds = self.close_logs();
+        let detail = Detail::new(app, env.clone(), view);
+        cmds.push(Command::OpenDetail {
+            env,
+            namespace: detail.namespace.clone(),
+            deployment: detail.deployment.clone(),
+            selector: detail.selector.clone(),
+        });
+        self.detail = Some(detail);
+        self.focus = Pane::Detail;
+        self.scroll_board();
+        self.dirty = true;
+        cmds
+    }
+
+    fn close_detail(&mut self) -> Vec<Command> {
+        match self.detail.take() {
+            Some(d) => {
+                for kind in ["replicasets", "pods", "events"] {
+                    let since = self.fetched_at(&d.env);
+                    self.sources
+                        .forget(&SourceId::Kube(d.env.clone()), kind, since);
+                }
+                self.dirty = true;
+                vec![Command::CloseDetail]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn open_logs(&mut self) -> Vec<Command> {
+        let Some(detail) = &self.detail else {
+            self.notify("open a deployment (Enter) and select a pod first");
+            return Vec::new();
+        };
+        let Some(pod) = detail.selected_pod() else {
+            self.notify("no pod selected");
+            return Vec::new();
+        };
+        self.next_request += 1;
+        let view = LogView::new(
+            self.next_request,
+            detail.env.clone(),
+            pod.namespace.clone(),
+            pod.name.clone(),
+            None,
+            self.config.ui.log_lines,
+        );
+        let mut cmds = self.close_logs();
+        cmds.push(Command::StreamLogs {
+            request: view.request,
+            env: view.env.clone(),
+            namespace: view.namespace.clone(),
+            pod: view.pod.clone(),
+            container: view.container.clone(),
+        });
+        self.logs = Some(view);
+        self.focus = Pane::Logs;
+        self.scroll_board();
+        self.dirty = true;
+        cmds
+    }
+
+    fn close_logs(&mut self) -> Vec<Command> {
+        match self.logs.take() {
+            Some(_) => {
+                if self.focus == Pane::Logs {
+                    self.focus = Pane::Detail;
+                }
+                self.dirty = true;
+                vec![Command::StopLogs]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Left/Right: the next environment column; in the detail, the same app in that environment.
+    fn move_env(&mut self, delta: isize) -> Vec<Command> {
+        if delta == 0 || !self.releases.move_env(delta) {
+            return Vec::new();
+        }
+        self.dirty = true;
+        if self.detail.is_some() && matches!(self.focus, Pane::Detail | Pane::Logs) {
+            let mut cmds = self.close_logs();
+            cmds.extend(self.open_detail_or_close());
+            return cmds;
+        }
+        Vec::new()
+    }
+
+    fn open_detail_or_close(&mut self) -> Vec<Command> {
+        let has_cell = match (self.releases.selected_app(), self.releases.selected_env()) {
+            (Some(a), Some(e)) => self.releases.board.cell(a, e).is_some(),
+            _ => false,
+        };
+        if has_cell {
+            self.open_detail()
+        } else {
+            let cmds = self.close_detail();
+            self.focus = Pane::Releases;
+            let (app, env) = (
+                self.releases.selected_app().unwrap_or_default().to_string(),
+                self.releases.selected_env().unwrap_or_default().to_string(),
+            );
+            self.notify(format!("{app} is not deployed in {env}"));
+            cmds
+        }
+    }
+
+    fn navigate(&mut self, action: Action) {
+        let page = self.board_viewport().max(2) as isize - 1;
+        match self.focus {
+            Pane::Releases => {
+                let changed = match action {
+                    Action::Up => self.releases.move_rows(-1),
+                    Action::Down => self.releases.move_rows(1),
+                    Action::PageUp => self.releases.move_rows(-page),
+                    Action::PageDown => self.releases.move_rows(page),
+                    Action::Top => self.releases.to_row(0),
+                    _ => self.releases.to_row(usize::MAX),
+                };
+                if changed {
+                    self.scroll_board();
+                    self.dirty = true;
+                }
+            }
+            Pane::Detail => {
+                if let Some(d) = &mut self.detail {
+                    let last = d.pod_count().saturating_sub(1);
+                    let next = match action {
+                        Action::Up => d.pod_cursor.saturating_sub(1),
+                        Action::Down => d.pod_cursor + 1,
+                        Action::PageUp => d.pod_cursor.saturating_sub(10),
+                        Action::PageDown => d.pod_cursor + 10,
+                        Action::Top => 0,
+                        _ => last,
+                    }
+                    .min(last);
+                    if next != d.pod_cursor {
+                        d.pod_cursor = next;
+                        self.dirty = true;
+                    }
+                }
+            }
+            Pane::Logs => {
+                if let Some(l) = &mut self.logs {
+                    let before = (l.scroll, l.follow);
+                    let page = (self.height as usize / 2).max(1);
+                    match action {
+                        Action::Up => l.scroll_by(true, 1),
+                        Action::Down => l.scroll_by(false, 1),
+                        Action::PageUp => l.scroll_by(true, page),
+                        Action::PageDown => l.scroll_by(false, page),
+                        Action::Top => l.to_top(),
+                        _ => l.to_bottom(),
+                    }
+                    if (l.scroll, l.follow) != before {
+                        self.dirty = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Rows the board table shows at the current size and focus (0 when it is not drawn).
+    pub fn board_viewport(&self) -> usize {
+        crate::ui::layout::board_rows(self).unwrap_or(0)
+    }
+
+    fn scroll_board(&mut self) {
+        if let Some(h) = crate::ui::layout::board_rows(self) {
+            self.releases.keep_visible(h);
+        }
+    }
+
+    fn fetched_at(&self, env: &str) -> Option<Timestamp> {
+        self.deployments.get(env).and_then(|f| f.fetched_at)
+    }
+
+    fn rebuild_board(&mut self) {
+        let board = build_board(&self.config, &self.deployments);
+        if self.releases.set_board(board) {
+            self.scroll_board();
+            self.dirty = true;
+        }
+        // The open detail follows its Deployment's latest state.
+        if let Some(d) = &mut self.detail {
+            let view = self
+                .deployments
+                .get(&d.env)
+                .and_then(|f| f.value.as_ref())
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .find(|x| x.name == d.deployment && x.namespace == d.namespace)
+                })
+                .cloned();
+            if view != d.view {
+                d.view = view;
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn kube(&mut self, event: KubeEvent) {
+        let now = self.clock.now();
+        match event {
+            KubeEvent::Deployments { env, items } => {
+                self.deployments
+                    .entry(env.clone())
+                    .or_default()
+                    .set(items, now);
+                if self
+                    .sources
+                    .live(SourceId::Kube(env), "deployments", Some(now))
+                {
+                    self.dirty = true;
+                }
+                self.rebuild_board();
+            }
+            KubeEvent::ReplicaSets { env, items } => {
+                if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
+                    d.set_replicasets(&items, now);
+                    self.dirty = true;
+                }
+            }
+            KubeEvent::Pods { env, items } => {
+                if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
+                    d.set_pods(&items, now);
+                    self.dirty = true;
+                }
+            }
+            KubeEvent::Events { env, items } => {
+                if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
+                    d.set_events(items, now);
+                    self.dirty = true;
+                }
+            }
+            KubeEvent::Failed { env, kind, error } => {
+                let since = self.fetched_at(&env);
+                if self
+                    .sources
+                    .fail(SourceId::Kube(env.clone()), kind, &error, since)
+                {
+                    self.dirty = true;
+                }
+                if kind == "deployments" {
+                    self.deployments.entry(env).or_default().fail(error);
+                    self.rebuild_board();
+                } else if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
+                    d.fail(kind, &error);
+                    self.dirty = true;
+                }
+            }
+            KubeEvent::Live { env, kind } => {
+                let since = self.fetched_at(&env);
+                if self.sources.live(SourceId::Kube(env.clone()), kind, since) {
+                    self.dirty = true;
+                }
+                if kind == "deployments" {
+                    if let Some(f) = self.deployments.get_mut(&env)
+                        && f.error.take().is_some()
+                    {
+                        self.rebuild_board();
+                    }
+                } else if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
+                    d.recover(kind);
+                    self.dirty = true;
+                }
+            }
+            KubeEvent::LogLines { request, lines } => {
+                if let Some(l) = self.logs.as_mut().filter(|l| l.request == request)
+                    && !lines.is_empty()
+                {
+                    l.push(lines);
+                    self.dirty = true;
+                }
+            }
+            KubeEvent::LogEnded { request, error } => {
+                if let Some(l) = self.logs.as_mut().filter(|l| l.request == request) {
+                    l.ended = Some(error);
+                    self.dirty = true;
+                }
+            }
+        }
+    }
+
+    /// When the next visible age label changes its text (the loop's age timer), or `None` when no
+    /// age is on screen. Only rows in view count, so 10,000 apps cost no more than 40.
+    pub fn next_age_deadline(&self) -> Option<Timestamp> {
+        let now = self.clock.now();
+        let mut stamps: Vec<Timestamp> = Vec::new();
+        let r = &self.releases;
+        let rows = self.board_viewport();
+        for &i in r.visible.iter().skip(r.offset).take(rows) {
+            if let Some(row) = r.board.rows.get(i) {
+                stamps.extend(row.cells.iter().flatten().filter_map(|c| c.changed_at));
+            }
+        }
+        // Stale badges show the age of the data.
+        stamps.extend(
+            r.board
+                .envs
+                .iter()
+                .filter(|e| e.error.is_some())
+                .filter_map(|e| e.fetched_at),
+        );
+        if let Some(d) = &self.detail {
+            stamps.extend(d.timestamps());
+        }
+        stamps
+            .into_iter()
+            .map(|then| {
+                let elapsed = now.duration_since(then).as_secs().max(0);
+                let next = next_age_change(now, then);
+                then.checked_add(SignedDuration::from_secs(elapsed + next))
+                    .unwrap_or(now)
+            })
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests;

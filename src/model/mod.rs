@@ -2,6 +2,7 @@
 //!
 //! Backends build these from wire types (stripping what no pane shows); the UI only ever reads them.
 
+pub mod board;
 pub mod fresh;
 pub mod kube;
 

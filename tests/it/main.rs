@@ -1,6 +1,15 @@
-//! The integration test binary: one module per area.
+//! One integration-test binary: one module per area.
+// Tests may unwrap (the crate denies it outside tests; helpers here are test code too).
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod demo;
+mod e2e;
 mod kube_api;
+mod kube_backend;
 mod kubectl_rollout;
+#[allow(dead_code)]
+mod pty;
+mod render;
+mod status;

@@ -1,0 +1,132 @@
+//! The Releases pane's state: the cached board, the filtered row list and the selection.
+//!
+//! The board is rebuilt only when a snapshot arrives and the row list only when the board or the
+//! filter changes, never per frame or per key (10,000 apps must stay instant).
+use crate::model::board::Board;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Releases {
+    pub board: Board,
+    /// Lowercased app names, parallel to `board.rows` (filtering allocates nothing per key).
+    names: Vec<String>,
+    /// Indices into `board.rows` that match the filter, in board order.
+    pub visible: Vec<usize>,
+    pub filter: String,
+    /// Typing into the filter.
+    pub filtering: bool,
+    /// Index into `visible`.
+    pub selected: usize,
+    /// Selected environment column.
+    pub env: usize,
+    /// First visible row of the table (kept so the selection stays in view without jumping).
+    pub offset: usize,
+}
+
+impl Releases {
+    /// Installs a new board; the selection follows the selected app. Returns whether anything the
+    /// pane shows changed.
+    pub fn set_board(&mut self, board: Board) -> bool {
+        if same_shown(&self.board, &board) {
+            // Keep timestamps such as fetched_at current without a redraw.
+            self.board = board;
+            return false;
+        }
+        let app = self.selected_app().map(str::to_string);
+        self.names = board.rows.iter().map(|r| r.app.to_lowercase()).collect();
+        self.board = board;
+        self.env = self.env.min(self.board.envs.len().saturating_sub(1));
+        self.refilter(app.as_deref());
+        true
+    }
+
+    /// Recomputes `visible`, keeping `keep` selected when it still matches.
+    fn refilter(&mut self, keep: Option<&str>) {
+        let needle = self.filter.to_lowercase();
+        self.visible = self
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| needle.is_empty() || n.contains(&needle))
+            .map(|(i, _)| i)
+            .collect();
+        self.selected = keep
+            .and_then(|app| {
+                self.visible
+                    .iter()
+                    .position(|&i| self.board.rows.get(i).is_some_and(|r| r.app == app))
+            })
+            .unwrap_or(0)
+            .min(self.visible.len().saturating_sub(1));
+    }
+
+    pub fn set_filter(&mut self, filter: String) {
+        if filter == self.filter {
+            return;
+        }
+        let app = self.selected_app().map(str::to_string);
+        self.filter = filter;
+        self.refilter(app.as_deref());
+    }
+
+    pub fn selected_app(&self) -> Option<&str> {
+        let i = *self.visible.get(self.selected)?;
+        self.board.rows.get(i).map(|r| r.app.as_str())
+    }
+
+    pub fn selected_env(&self) -> Option<&str> {
+        self.board.envs.get(self.env).map(|e| e.name.as_str())
+    }
+
+    /// Moves the row selection by `delta`, clamped to the list.
+    pub fn move_rows(&mut self, delta: isize) -> bool {
+        let last = self.visible.len().saturating_sub(1);
+        let next = self.selected.saturating_add_signed(delta).min(last);
+        let changed = next != self.selected;
+        self.selected = next;
+        changed
+    }
+
+    pub fn to_row(&mut self, row: usize) -> bool {
+        let next = row.min(self.visible.len().saturating_sub(1));
+        let changed = next != self.selected;
+        self.selected = next;
+        changed
+    }
+
+    /// Moves the environment column, wrapping around.
+    pub fn move_env(&mut self, delta: isize) -> bool {
+        let n = self.board.envs.len();
+        if n < 2 {
+            return false;
+        }
+        self.env = (self.env as isize + delta).rem_euclid(n as isize) as usize;
+        true
+    }
+
+    /// Scrolls so the selection is in a viewport of `height` rows; returns whether it scrolled.
+    pub fn keep_visible(&mut self, height: usize) -> bool {
+        let height = height.max(1);
+        let max_offset = self.visible.len().saturating_sub(height);
+        let mut offset = self.offset.min(max_offset);
+        if self.selected < offset {
+            offset = self.selected;
+        } else if self.selected >= offset + height {
+            offset = self.selected + 1 - height;
+        }
+        let changed = offset != self.offset;
+        self.offset = offset;
+        changed
+    }
+}
+
+/// Whether two boards look the same on screen (everything but fetch times).
+fn same_shown(a: &Board, b: &Board) -> bool {
+    a.rows == b.rows
+        && a.envs.len() == b.envs.len()
+        && a.envs.iter().zip(&b.envs).all(|(x, y)| {
+            x.name == y.name && x.loaded == y.loaded && x.error == y.error && {
+                // The stale badge shows the data's age, so fetched_at matters only while stale.
+                x.error.is_none() || x.fetched_at == y.fetched_at
+            }
+        })
+}

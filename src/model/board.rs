@@ -1,0 +1,381 @@
+//! The estate board: apps × environments, built from the configuration and the Deployment snapshots.
+//!
+//! `build_board` is pure; the console rebuilds it on every snapshot and `shipdeck status` prints it.
+use crate::config::{Config, Environment};
+use crate::model::{ContainerImage, DeploymentView, Fresh, RolloutState, image_label, split_image};
+use jiff::Timestamp;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// One environment column of the board.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EnvColumn {
+    pub name: String,
+    /// The namespace, or the pattern with `{app}` as configured.
+    pub namespace: String,
+    pub color: Option<String>,
+    pub protected: bool,
+    pub promote_from: Option<String>,
+    /// Whether a snapshot of this environment has arrived (cells are unknown until then).
+    pub loaded: bool,
+    /// The last error of the environment's source, if its data is stale or missing.
+    pub error: Option<String>,
+    pub fetched_at: Option<Timestamp>,
+}
+
+/// What one app runs in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BoardCell {
+    pub deployment: DeploymentView,
+    /// The tag (or short digest) of the primary container's image.
+    pub tag_label: String,
+    pub state: RolloutState,
+    pub ready: i32,
+    pub desired: i32,
+    pub changed_at: Option<Timestamp>,
+    /// The environment runs something its `promote_from` environment does not.
+    pub drift: bool,
+    pub images: Vec<ContainerImage>,
+}
+
+impl BoardCell {
+    /// The primary container's full image reference ("" when the template has no containers).
+    pub fn image(&self) -> &str {
+        self.deployment.primary_image().unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BoardRow {
+    pub app: String,
+    /// Deployment name of the app (the same in every environment).
+    pub deployment: String,
+    /// One per environment column; `None` when the app is not deployed there (or not loaded yet).
+    pub cells: Vec<Option<BoardCell>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Board {
+    pub envs: Vec<EnvColumn>,
+    pub rows: Vec<BoardRow>,
+}
+
+impl Board {
+    pub fn env_index(&self, name: &str) -> Option<usize> {
+        self.envs.iter().position(|e| e.name == name)
+    }
+
+    pub fn row(&self, app: &str) -> Option<&BoardRow> {
+        self.rows.iter().find(|r| r.app == app)
+    }
+
+    pub fn cell(&self, app: &str, env: &str) -> Option<&BoardCell> {
+        let i = self.env_index(env)?;
+        self.row(app)?.cells.get(i)?.as_ref()
+    }
+}
+
+/// Builds the board. Apps come from `config.apps`, or when that is empty they are discovered: the
+/// sorted union of Deployment names (in the namespace the environment gives that name) across
+/// environments.
+pub fn build_board(
+    config: &Config,
+    deployments: &BTreeMap<String, Fresh<Arc<[DeploymentView]>>>,
+) -> Board {
+    let envs: Vec<EnvColumn> = config
+        .environments
+        .iter()
+        .map(|e| {
+            let fresh = deployments.get(&e.name);
+            EnvColumn {
+                name: e.name.clone(),
+                namespace: e.namespace.clone(),
+                color: e.color.clone(),
+                protected: e.protected,
+                promote_from: e.promote_from.clone(),
+                loaded: fresh.is_some_and(|f| f.value.is_some()),
+                error: fresh.and_then(|f| f.error.clone()),
+                fetched_at: fresh.and_then(|f| f.fetched_at),
+            }
+        })
+        .collect();
+    let items = |env: &Environment| -> &[DeploymentView] {
+        deployments
+            .get(&env.name)
+            .and_then(|f| f.value.as_deref())
+            .unwrap_or(&[])
+    };
+
+    // (app name, deployment name)
+    let apps: Vec<(String, String)> = if config.apps.is_empty() {
+        let mut names = BTreeSet::new();
+        for env in &config.environments {
+            for d in items(env) {
+                if d.namespace == env.namespace_for(&d.name) {
+                    names.insert(d.name.clone());
+                }
+            }
+        }
+        names.into_iter().map(|n| (n.clone(), n)).collect()
+    } else {
+        config
+            .apps
+            .iter()
+            .map(|a| (a.name.clone(), a.deployment_name().to_string()))
+            .collect()
+    };
+
+    let rows = apps
+        .into_iter()
+        .map(|(app, deployment)| {
+            let mut cells: Vec<Option<BoardCell>> = config
+                .environments
+                .iter()
+                .map(|env| {
+                    let ns = env.namespace_for(&app);
+                    items(env)
+                        .iter()
+                        .find(|d| d.name == deployment && d.namespace == ns)
+                        .map(cell)
+                })
+                .collect();
+            mark_drift(config, &mut cells);
+            BoardRow {
+                app,
+                deployment,
+                cells,
+            }
+        })
+        .collect();
+    Board { envs, rows }
+}
+
+fn cell(d: &DeploymentView) -> BoardCell {
+    BoardCell {
+        tag_label: d.primary_image().map(image_label).unwrap_or_default(),
+        state: d.rollout_state(),
+        ready: d.ready,
+        desired: d.desired,
+        changed_at: d.last_change(),
+        drift: false,
+        images: d.containers.clone(),
+        deployment: d.clone(),
+    }
+}
+
+fn mark_drift(config: &Config, cells: &mut [Option<BoardCell>]) {
+    for (i, env) in config.environments.iter().enumerate() {
+        let Some(src) = env.promote_from.as_deref() else {
+            continue;
+        };
+        let Some(j) = config.environments.iter().position(|e| e.name == src) else {
+            continue;
+        };
+        let source = cells.get(j).and_then(|c| c.as_ref()).map(BoardCell::image);
+        let target = cells.get(i).and_then(|c| c.as_ref()).map(BoardCell::image);
+        // Only a comparison of two running images is drift; a missing source is shown as missing.
+        let drift = matches!((source, target), (Some(s), Some(t)) if !same_image(s, t));
+        if let Some(Some(c)) = cells.get_mut(i) {
+            c.drift = drift;
+        }
+    }
+}
+
+/// Two references name the same image: equal digests when both have one, else equal references
+/// without their digests.
+pub fn same_image(a: &str, b: &str) -> bool {
+    let (ra, ta, da) = split_image(a);
+    let (rb, tb, db) = split_image(b);
+    match (da, db) {
+        (Some(x), Some(y)) => x == y,
+        _ => ra == rb && ta == tb,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::App;
+    use std::path::Path;
+
+    fn config(apps: &[&str]) -> Config {
+        let mut c = Config::parse(
+            r#"
+            [[environments]]
+            name = "develop"
+            namespace = "shop-develop"
+            [[environments]]
+            name = "staging"
+            namespace = "shop-green"
+            color = "green"
+            [[environments]]
+            name = "production"
+            namespace = "{app}-blue"
+            protected = true
+            promote_from = "staging"
+            "#,
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        c.apps = apps
+            .iter()
+            .map(|a| App {
+                name: a.to_string(),
+                deployment: None,
+                containers: vec![],
+                repository: None,
+            })
+            .collect();
+        c
+    }
+
+    fn dep(ns: &str, name: &str, image: &str) -> DeploymentView {
+        DeploymentView {
+            namespace: ns.into(),
+            name: name.into(),
+            uid: format!("{ns}/{name}"),
+            resource_version: "1".into(),
+            generation: 1,
+            observed_generation: 1,
+            revision: 1,
+            change_cause: None,
+            desired: 3,
+            paused: false,
+            progress_deadline_seconds: Some(600),
+            replicas: 3,
+            updated: 3,
+            ready: 3,
+            available: 3,
+            unavailable: 0,
+            conditions: vec![],
+            containers: vec![ContainerImage {
+                name: name.into(),
+                image: image.into(),
+            }],
+            selector: BTreeMap::new(),
+            created: Some("2026-01-01T00:00:00Z".parse().unwrap()),
+        }
+    }
+
+    fn snapshots(
+        envs: &[(&str, Vec<DeploymentView>)],
+    ) -> BTreeMap<String, Fresh<Arc<[DeploymentView]>>> {
+        envs.iter()
+            .map(|(name, items)| {
+                let mut f = Fresh::default();
+                f.set(items.clone().into(), Timestamp::UNIX_EPOCH);
+                (name.to_string(), f)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn discovery_is_sorted_union_and_missing_cells_are_none() {
+        let snaps = snapshots(&[
+            (
+                "develop",
+                vec![
+                    dep("shop-develop", "worker", "r/worker:1"),
+                    dep("shop-develop", "web", "r/web:2"),
+                ],
+            ),
+            ("staging", vec![dep("shop-green", "api", "r/api:1")]),
+            // Not loaded: production is missing from the map.
+        ]);
+        let b = build_board(&config(&[]), &snaps);
+        let apps: Vec<_> = b.rows.iter().map(|r| r.app.as_str()).collect();
+        assert_eq!(apps, ["api", "web", "worker"]);
+        assert_eq!(b.cell("web", "develop").unwrap().tag_label, "2");
+        assert!(b.cell("web", "staging").is_none());
+        assert!(b.cell("api", "develop").is_none());
+        assert!(b.envs[0].loaded && !b.envs[2].loaded);
+        assert_eq!(b.rows[0].cells.len(), 3);
+    }
+
+    #[test]
+    fn app_namespace_pattern_selects_per_app_namespace() {
+        let snaps = snapshots(&[(
+            "production",
+            vec![
+                dep("web-blue", "web", "r/web:1"),
+                dep("api-blue", "api", "r/api:1"),
+                // Wrong namespace for the pattern: not this app's deployment.
+                dep("api-blue", "web", "r/web:bogus"),
+            ],
+        )]);
+        let b = build_board(&config(&["web", "api"]), &snaps);
+        assert_eq!(b.rows[0].app, "web");
+        assert_eq!(b.cell("web", "production").unwrap().tag_label, "1");
+        assert_eq!(
+            b.cell("api", "production").unwrap().deployment.namespace,
+            "api-blue"
+        );
+        // Discovery applies the same rule.
+        let b = build_board(&config(&[]), &snaps);
+        assert_eq!(b.rows.len(), 2);
+        assert_eq!(b.cell("web", "production").unwrap().tag_label, "1");
+    }
+
+    #[test]
+    fn drift_against_promote_from() {
+        let snaps = snapshots(&[
+            (
+                "staging",
+                vec![
+                    dep("shop-green", "web", "r/web:2"),
+                    dep("shop-green", "api", "r/api@sha256:aaa"),
+                    dep("shop-green", "worker", "r/worker:1"),
+                ],
+            ),
+            (
+                "production",
+                vec![
+                    dep("web-blue", "web", "r/web:1"),
+                    dep("api-blue", "api", "r/api:7@sha256:aaa"),
+                    dep("worker-blue", "worker", "r/worker:1"),
+                    dep("cron-blue", "cron", "r/cron:1"),
+                ],
+            ),
+        ]);
+        let b = build_board(&config(&["web", "api", "worker", "cron"]), &snaps);
+        assert!(b.cell("web", "production").unwrap().drift);
+        // Same digest, different tag: the same image.
+        assert!(!b.cell("api", "production").unwrap().drift);
+        assert!(!b.cell("worker", "production").unwrap().drift);
+        // Source does not run the app: nothing to compare.
+        assert!(!b.cell("cron", "production").unwrap().drift);
+        // Staging has no promote_from.
+        assert!(!b.cell("web", "staging").unwrap().drift);
+    }
+
+    #[test]
+    fn cell_fields_and_errors() {
+        let mut d = dep("shop-develop", "web", "r/web@sha256:0123456789abcdef");
+        d.updated = 1;
+        d.ready = 2;
+        let mut snaps = snapshots(&[("develop", vec![d])]);
+        snaps.get_mut("develop").unwrap().fail("connection refused");
+        let b = build_board(&config(&[]), &snaps);
+        let c = b.cell("web", "develop").unwrap();
+        assert_eq!(c.tag_label, "0123456789ab");
+        assert_eq!((c.ready, c.desired), (2, 3));
+        assert!(matches!(
+            c.state,
+            RolloutState::Progressing { updated: 1, .. }
+        ));
+        assert_eq!(c.changed_at, Some("2026-01-01T00:00:00Z".parse().unwrap()));
+        assert_eq!(b.envs[0].error.as_deref(), Some("connection refused"));
+        assert!(b.envs[0].loaded);
+        let json = serde_json::to_value(&b).unwrap();
+        assert_eq!(json["rows"][0]["cells"][0]["state"]["state"], "progressing");
+    }
+
+    #[test]
+    fn same_image_rules() {
+        assert!(same_image("r/a:1", "r/a:1"));
+        assert!(!same_image("r/a:1", "r/a:2"));
+        assert!(same_image("r/a:1@sha256:x", "r/b@sha256:x"));
+        assert!(same_image("r/a:1@sha256:x", "r/a:1"));
+        assert!(!same_image("r/a:1@sha256:x", "r/a:1@sha256:y"));
+    }
+}
