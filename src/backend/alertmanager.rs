@@ -239,14 +239,24 @@ impl AlertmanagerClient {
     }
 }
 
-/// Alertmanager's error bodies are a JSON string; anything else is reported as plain HTTP.
+/// Alertmanager's error bodies are a JSON string, or `{"code":612,"message":…}` when the request
+/// fails its API schema (422); anything else is reported as plain HTTP.
 pub fn error_from(status: u16, body: &[u8]) -> AmError {
-    match serde_json::from_slice::<String>(body) {
-        Ok(message) => AmError::Api {
+    #[derive(Deserialize)]
+    struct SchemaError {
+        message: String,
+    }
+    let message = serde_json::from_slice::<String>(body).ok().or_else(|| {
+        serde_json::from_slice::<SchemaError>(body)
+            .ok()
+            .map(|e| e.message)
+    });
+    match message {
+        Some(message) => AmError::Api {
             status,
             message: crate::text::cell(message.trim(), 300),
         },
-        Err(_) => AmError::Http {
+        None => AmError::Http {
             status,
             body: http::snippet(body),
         },

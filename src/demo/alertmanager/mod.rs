@@ -488,13 +488,27 @@ fn new_id() -> String {
 }
 
 async fn post_silence(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    // Schema failures answer like go-swagger: a {code, message} object.
+    let schema = |code: StatusCode, n: u16, m: String| {
+        (code, Json(json!({"code": n, "message": m}))).into_response()
+    };
     let s: NewSilence = match serde_json::from_slice(&body) {
         Ok(s) => s,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => {
+            return schema(
+                StatusCode::BAD_REQUEST,
+                400,
+                format!("parsing silence body failed: {e}"),
+            );
+        }
     };
     let now = sim.now();
     if s.matchers.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "at least one matcher required");
+        return schema(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            612,
+            "matchers in body should have at least 1 items".into(),
+        );
     }
     for m in &s.matchers {
         if m.name.is_empty() {
@@ -572,7 +586,8 @@ async fn delete_silence(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> 
         return error(StatusCode::INTERNAL_SERVER_ERROR, "state unavailable");
     };
     let Some(s) = st.silences.iter_mut().find(|s| s.id == id) else {
-        return StatusCode::NOT_FOUND.into_response();
+        // 0.25 answers an unknown id with 500, not 404.
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "silence not found");
     };
     match silence_state(s, now) {
         SilenceState::Expired => error(

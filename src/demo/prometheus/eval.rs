@@ -79,8 +79,33 @@ pub fn parse(query: &str) -> R<Expr> {
     parser::parse(query).map_err(|e| EvalError::bad(format!("invalid parameter \"query\": {e}")))
 }
 
+/// Deeper expressions are refused: evaluation recurses, and a stack overflow would abort the demo.
+pub const MAX_DEPTH: usize = 64;
+
+fn depth(e: &Expr) -> usize {
+    1 + match e {
+        Expr::Aggregate(a) => depth(&a.expr).max(a.param.as_deref().map_or(0, depth)),
+        Expr::Unary(u) => depth(&u.expr),
+        Expr::Binary(b) => depth(&b.lhs).max(depth(&b.rhs)),
+        Expr::Paren(p) => depth(&p.expr),
+        Expr::Subquery(s) => depth(&s.expr),
+        Expr::Call(c) => c.args.args.iter().map(|a| depth(a)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn check_depth(e: &Expr) -> R<()> {
+    if depth(e) > MAX_DEPTH {
+        return Err(EvalError::unsupported(format!(
+            "expressions nested deeper than {MAX_DEPTH}"
+        )));
+    }
+    Ok(())
+}
+
 /// Evaluates at one instant (unix ms).
 pub fn instant(store: &Store, expr: &Expr, t: i64) -> R<Value> {
+    check_depth(expr)?;
     let mut v = Ev { store }.eval(expr, t)?;
     if let Value::Vector(s) = &mut v {
         s.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -90,6 +115,7 @@ pub fn instant(store: &Store, expr: &Expr, t: i64) -> R<Value> {
 
 /// Evaluates at every step from `start` to `end` (unix ms) into a matrix.
 pub fn range(store: &Store, expr: &Expr, start: i64, end: i64, step: i64) -> R<Vec<RangeRow>> {
+    check_depth(expr)?;
     let ev = Ev { store };
     let mut rows: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
     let mut t = start;
@@ -609,6 +635,9 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Execution);
         let e = range(&store(), &parse("up[5m]").unwrap(), 0, 10_000, 1000).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadData);
+        let deep = parse(&format!("vector(1){}", " + 0".repeat(500))).unwrap();
+        let e = instant(&store(), &deep, 0).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Execution);
     }
 
     #[test]
