@@ -65,14 +65,14 @@ impl Unit {
     }
 }
 
-/// Three significant figures without exponent for the usual ranges.
+/// Short numbers without exponent for the usual ranges: `412`, `4.1`, `0.25`.
 pub fn format_number(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
     } else if a >= 100.0 {
         format!("{v:.0}")
-    } else if a >= 10.0 {
+    } else if a >= 1.0 {
         format!("{v:.1}")
     } else if a >= 0.01 {
         format!("{v:.2}")
@@ -115,4 +115,22 @@ pub struct MetricsSnapshot {
     /// End of the range (unix seconds).
     pub end: f64,
     pub series: Vec<MetricSeries>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_with_units() {
+        assert_eq!(Unit::ReqPerSec.format(412.4), "412 req/s");
+        assert_eq!(Unit::Percent.format(0.041), "4.1%");
+        assert_eq!(Unit::Millis.format(0.87), "870 ms");
+        assert_eq!(Unit::Cores.format(0.25), "0.25 cores");
+        assert_eq!(Unit::Mib.format(104_857_600.0), "100 MiB");
+        assert_eq!(Unit::Plain.format(0.0), "0");
+        assert_eq!(Unit::Percent.format(f64::NAN), "NaN");
+        assert_eq!(Unit::Millis.format(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(format_number(0.0001), "1.0e-4");
+    }
 }

@@ -256,17 +256,17 @@ pub fn render_metric_chart(frame: &mut Frame, area: Rect, data: &ChartData, colo
     let fmt = |v: f64| cell(&Unit::format(Unit::Plain, v), 10);
     let mid = (data.start + data.end) / 2.0;
     let chart = Chart::new(sets)
-        .x_axis(
+        .x_axis(Axis::default().bounds([data.start, data.end]).labels([
+            rel(data.end - data.start),
+            rel(data.end - mid),
+            rel(0.0),
+        ]))
+        .y_axis(
             Axis::default()
-                .title(format!("time ({})", unit.suffix()))
-                .bounds([data.start, data.end])
-                .labels([rel(data.end - data.start), rel(data.end - mid), rel(0.0)]),
-        )
-        .y_axis(Axis::default().bounds([min, top]).labels([
-            fmt(min),
-            fmt((min + top) / 2.0),
-            fmt(top),
-        ]));
+                .title(unit.suffix())
+                .bounds([min, top])
+                .labels([fmt(min), fmt((min + top) / 2.0), fmt(top)]),
+        );
     frame.render_widget(chart, area);
 }
 
