@@ -41,6 +41,12 @@ pub struct Config {
     /// Key binding overrides: action name → key or list of keys (see `?` in the console).
     #[serde(default)]
     pub keys: BTreeMap<String, KeyList>,
+    /// `[prometheus]`: the Metrics pane's source (absent: the pane shows a hint).
+    #[serde(default)]
+    pub prometheus: Option<crate::backend::prometheus::PrometheusConfig>,
+    /// `[alertmanager]`: the Alerts pane's source (absent: the pane shows a hint).
+    #[serde(default)]
+    pub alertmanager: Option<crate::backend::alertmanager::AlertmanagerConfig>,
 }
 
 fn default_estate() -> String {

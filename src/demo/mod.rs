@@ -6,6 +6,8 @@
 
 pub mod kube_api;
 pub mod store;
+pub mod alertmanager;
+pub mod prometheus;
 pub mod traffic;
 pub mod world;
 

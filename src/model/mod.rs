@@ -3,8 +3,10 @@
 //! Backends build these from wire types (stripping what no pane shows); the UI only ever reads them.
 
 pub mod board;
+pub mod alerts;
 pub mod fresh;
 pub mod kube;
+pub mod metrics;
 
 pub use fresh::{Fresh, SourceHealth, SourceId};
 pub use kube::*;

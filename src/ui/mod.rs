@@ -9,6 +9,8 @@ pub mod logs;
 pub mod placeholder;
 pub mod status_bar;
 pub mod theme;
+pub mod alerts;
+pub mod metrics;
 
 use crate::app::{App, Modal, Pane};
 use crate::text::cell;

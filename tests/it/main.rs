@@ -13,3 +13,8 @@ mod kubectl_rollout;
 mod pty;
 mod render;
 mod status;
+mod alertmanager;
+mod monitor_render;
+mod prometheus;
+mod support_real_servers;
+mod support_traffic;

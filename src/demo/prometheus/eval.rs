@@ -1,0 +1,657 @@
+//! PromQL evaluation for the simulated Prometheus, over the AST of the `promql-parser` crate.
+//!
+//! Covers what dashboards and the default queries use: selectors with `=`, `!=`, `=~`, `!~` and
+//! `offset`; `rate`/`irate`/`increase`/`delta` and `*_over_time`; `sum`/`avg`/`min`/`max`/`count`/
+//! `group` with `by`/`without`; `histogram_quantile`; arithmetic, comparison and set operators between
+//! vectors (one-to-one, `on`/`ignoring`) and scalars. Anything else is an `execution` error.
+use super::functions::{extrapolated, histogram_quantile, instant_rate};
+use super::store::{Labels, Store};
+use promql_parser::label::Matchers;
+use promql_parser::parser::token::{
+    T_ADD, T_ATAN2, T_AVG, T_COUNT, T_DIV, T_EQLC, T_GROUP, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS,
+    T_LTE, T_LUNLESS, T_MAX, T_MIN, T_MOD, T_MUL, T_NEQ, T_POW, T_SUB, T_SUM,
+};
+use promql_parser::parser::{
+    self, AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, Offset, VectorMatchCardinality,
+    VectorSelector,
+};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 400 `bad_data`: the query does not parse or does not fit the request.
+    BadData,
+    /// 422 `execution`: it parses but cannot be evaluated (here: also not simulated).
+    Execution,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl EvalError {
+    fn bad(m: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::BadData,
+            message: m.into(),
+        }
+    }
+    fn exec(m: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Execution,
+            message: m.into(),
+        }
+    }
+    fn unsupported(what: impl std::fmt::Display) -> Self {
+        Self::exec(format!("not supported by the simulated Prometheus: {what}"))
+    }
+}
+
+type R<T> = Result<T, EvalError>;
+/// A function of the samples in a range and the range's (start, end) in ms.
+type RangeFn<'a> = &'a dyn Fn(&[(i64, f64)], i64, i64) -> Option<f64>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Labels,
+    pub v: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeRow {
+    pub labels: Labels,
+    /// (unix ms, value)
+    pub points: Vec<(i64, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(f64),
+    String(String),
+    Vector(Vec<Sample>),
+    Matrix(Vec<RangeRow>),
+}
+
+/// Parses a query; errors read like Prometheus's.
+pub fn parse(query: &str) -> R<Expr> {
+    parser::parse(query).map_err(|e| EvalError::bad(format!("invalid parameter \"query\": {e}")))
+}
+
+/// Deeper expressions are refused: evaluation recurses, and a stack overflow would abort the demo.
+pub const MAX_DEPTH: usize = 64;
+
+fn depth(e: &Expr) -> usize {
+    1 + match e {
+        Expr::Aggregate(a) => depth(&a.expr).max(a.param.as_deref().map_or(0, depth)),
+        Expr::Unary(u) => depth(&u.expr),
+        Expr::Binary(b) => depth(&b.lhs).max(depth(&b.rhs)),
+        Expr::Paren(p) => depth(&p.expr),
+        Expr::Subquery(s) => depth(&s.expr),
+        Expr::Call(c) => c.args.args.iter().map(|a| depth(a)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn check_depth(e: &Expr) -> R<()> {
+    if depth(e) > MAX_DEPTH {
+        return Err(EvalError::unsupported(format!(
+            "expressions nested deeper than {MAX_DEPTH}"
+        )));
+    }
+    Ok(())
+}
+
+/// Evaluates at one instant (unix ms).
+pub fn instant(store: &Store, expr: &Expr, t: i64) -> R<Value> {
+    check_depth(expr)?;
+    let mut v = Ev { store }.eval(expr, t)?;
+    if let Value::Vector(s) = &mut v {
+        s.sort_by(|a, b| a.labels.cmp(&b.labels));
+    }
+    Ok(v)
+}
+
+/// Evaluates at every step from `start` to `end` (unix ms) into a matrix.
+pub fn range(store: &Store, expr: &Expr, start: i64, end: i64, step: i64) -> R<Vec<RangeRow>> {
+    check_depth(expr)?;
+    let ev = Ev { store };
+    let mut rows: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+    let mut t = start;
+    while t <= end {
+        match ev.eval(expr, t)? {
+            Value::Scalar(v) => rows.entry(Labels::new()).or_default().push((t, v)),
+            Value::Vector(samples) => {
+                for s in samples {
+                    rows.entry(s.labels).or_default().push((t, s.v));
+                }
+            }
+            Value::Matrix(_) => {
+                return Err(EvalError::bad(
+                    "invalid parameter \"query\": invalid expression type \"range vector\" for range query, must be Scalar or instant Vector",
+                ));
+            }
+            Value::String(_) => {
+                return Err(EvalError::bad(
+                    "invalid parameter \"query\": invalid expression type \"string\" for range query, must be Scalar or instant Vector",
+                ));
+            }
+        }
+        t += step.max(1);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(labels, points)| RangeRow { labels, points })
+        .collect())
+}
+
+struct Ev<'a> {
+    store: &'a Store,
+}
+
+fn drop_name(mut l: Labels) -> Labels {
+    l.remove("__name__");
+    l
+}
+
+fn matches(m: &Matchers, labels: &Labels) -> bool {
+    let get = |n: &str| labels.get(n).map(String::as_str).unwrap_or("");
+    let all = |ms: &[promql_parser::label::Matcher]| ms.iter().all(|m| m.is_match(get(&m.name)));
+    all(&m.matchers) && (m.or_matchers.is_empty() || m.or_matchers.iter().any(|g| all(g)))
+}
+
+impl Ev<'_> {
+    fn eval(&self, e: &Expr, t: i64) -> R<Value> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, t),
+            Expr::Unary(u) => match self.eval(&u.expr, t)? {
+                Value::Scalar(v) => Ok(Value::Scalar(-v)),
+                Value::Vector(s) => Ok(Value::Vector(
+                    s.into_iter()
+                        .map(|s| Sample {
+                            labels: drop_name(s.labels),
+                            v: -s.v,
+                        })
+                        .collect(),
+                )),
+                _ => Err(EvalError::bad(
+                    "unary minus needs a scalar or an instant vector",
+                )),
+            },
+            Expr::VectorSelector(vs) => self.select(vs, t),
+            Expr::MatrixSelector(ms) => {
+                let at = self.at(&ms.vs, t)?;
+                let range = ms.range.as_millis() as i64;
+                let rows = self
+                    .selected(&ms.vs)
+                    .map(|s| RangeRow {
+                        labels: s.labels.clone(),
+                        points: s.range(at - range, at),
+                    })
+                    .filter(|r| !r.points.is_empty())
+                    .collect();
+                Ok(Value::Matrix(rows))
+            }
+            Expr::Call(c) => self.call(c, t),
+            Expr::Aggregate(a) => self.aggregate(a, t),
+            Expr::Binary(b) => self.binary(b, t),
+            Expr::Subquery(_) => Err(EvalError::unsupported("subqueries")),
+            Expr::Extension(_) => Err(EvalError::unsupported("extensions")),
+        }
+    }
+
+    fn at(&self, vs: &VectorSelector, t: i64) -> R<i64> {
+        if vs.at.is_some() {
+            return Err(EvalError::unsupported("the @ modifier"));
+        }
+        Ok(match &vs.offset {
+            Some(Offset::Pos(d)) => t - d.as_millis() as i64,
+            Some(Offset::Neg(d)) => t + d.as_millis() as i64,
+            None => t,
+        })
+    }
+
+    fn selected<'s>(
+        &'s self,
+        vs: &'s VectorSelector,
+    ) -> impl Iterator<Item = &'s super::store::Series> + 's {
+        self.store.series().filter(move |s| {
+            vs.name
+                .as_ref()
+                .is_none_or(|n| s.labels.get("__name__") == Some(n))
+                && matches(&vs.matchers, &s.labels)
+        })
+    }
+
+    fn select(&self, vs: &VectorSelector, t: i64) -> R<Value> {
+        let at = self.at(vs, t)?;
+        Ok(Value::Vector(
+            self.selected(vs)
+                .filter_map(|s| {
+                    s.instant(at).map(|(_, v)| Sample {
+                        labels: s.labels.clone(),
+                        v,
+                    })
+                })
+                .collect(),
+        ))
+    }
+
+    fn vector(&self, e: &Expr, t: i64) -> R<Vec<Sample>> {
+        match self.eval(e, t)? {
+            Value::Vector(v) => Ok(v),
+            _ => Err(EvalError::bad("expected an instant vector")),
+        }
+    }
+
+    fn scalar(&self, e: &Expr, t: i64) -> R<f64> {
+        match self.eval(e, t)? {
+            Value::Scalar(v) => Ok(v),
+            _ => Err(EvalError::bad("expected a scalar")),
+        }
+    }
+
+    fn matrix(&self, e: &Expr, t: i64) -> R<(Vec<RangeRow>, i64)> {
+        let range = match e {
+            Expr::MatrixSelector(ms) => ms.range.as_millis() as i64,
+            _ => return Err(EvalError::unsupported("range vectors other than selectors")),
+        };
+        match self.eval(e, t)? {
+            Value::Matrix(m) => Ok((m, range)),
+            _ => Err(EvalError::bad("expected a range vector")),
+        }
+    }
+
+    fn call(&self, c: &Call, t: i64) -> R<Value> {
+        let args = &c.args.args;
+        let arg = |i: usize| -> R<&Expr> {
+            args.get(i)
+                .map(|b| b.as_ref())
+                .ok_or_else(|| EvalError::bad(format!("{}: missing argument", c.func.name)))
+        };
+        let per_range = |f: RangeFn| -> R<Value> {
+            let (rows, range) = self.matrix(arg(0)?, t)?;
+            Ok(Value::Vector(
+                rows.into_iter()
+                    .filter_map(|r| {
+                        f(&r.points, t - range, t).map(|v| Sample {
+                            labels: drop_name(r.labels),
+                            v,
+                        })
+                    })
+                    .collect(),
+            ))
+        };
+        let per_sample = |f: &dyn Fn(f64) -> f64| -> R<Value> {
+            Ok(Value::Vector(
+                self.vector(arg(0)?, t)?
+                    .into_iter()
+                    .map(|s| Sample {
+                        labels: drop_name(s.labels),
+                        v: f(s.v),
+                    })
+                    .collect(),
+            ))
+        };
+        match c.func.name {
+            "rate" => per_range(&|p, s, e| extrapolated(p, s, e, true, true)),
+            "increase" => per_range(&|p, s, e| extrapolated(p, s, e, true, false)),
+            "delta" => per_range(&|p, s, e| extrapolated(p, s, e, false, false)),
+            "irate" => per_range(&|p, _, _| instant_rate(p)),
+            "avg_over_time" => per_range(&|p, _, _| {
+                (!p.is_empty()).then(|| p.iter().map(|x| x.1).sum::<f64>() / p.len() as f64)
+            }),
+            "sum_over_time" => {
+                per_range(&|p, _, _| (!p.is_empty()).then(|| p.iter().map(|x| x.1).sum()))
+            }
+            "count_over_time" => per_range(&|p, _, _| (!p.is_empty()).then_some(p.len() as f64)),
+            "max_over_time" => per_range(&|p, _, _| p.iter().map(|x| x.1).reduce(f64::max)),
+            "min_over_time" => per_range(&|p, _, _| p.iter().map(|x| x.1).reduce(f64::min)),
+            "last_over_time" => per_range(&|p, _, _| p.last().map(|x| x.1)),
+            "abs" => per_sample(&f64::abs),
+            "ceil" => per_sample(&f64::ceil),
+            "floor" => per_sample(&f64::floor),
+            "clamp_min" => {
+                let m = self.scalar(arg(1)?, t)?;
+                per_sample(&|v| v.max(m))
+            }
+            "clamp_max" => {
+                let m = self.scalar(arg(1)?, t)?;
+                per_sample(&|v| v.min(m))
+            }
+            "time" => Ok(Value::Scalar(t as f64 / 1000.0)),
+            "vector" => Ok(Value::Vector(vec![Sample {
+                labels: Labels::new(),
+                v: self.scalar(arg(0)?, t)?,
+            }])),
+            "scalar" => {
+                let v = self.vector(arg(0)?, t)?;
+                Ok(Value::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN }))
+            }
+            "histogram_quantile" => {
+                let q = self.scalar(arg(0)?, t)?;
+                Ok(Value::Vector(histogram_quantile(
+                    q,
+                    self.vector(arg(1)?, t)?,
+                )))
+            }
+            other => Err(EvalError::unsupported(format!("function {other}()"))),
+        }
+    }
+
+    fn aggregate(&self, a: &AggregateExpr, t: i64) -> R<Value> {
+        let op = a.op.id();
+        if a.param.is_some() || ![T_SUM, T_AVG, T_MAX, T_MIN, T_COUNT, T_GROUP].contains(&op) {
+            return Err(EvalError::unsupported(format!("aggregation {}", a.op)));
+        }
+        let samples = self.vector(&a.expr, t)?;
+        let mut groups: BTreeMap<Labels, Vec<f64>> = BTreeMap::new();
+        for s in samples {
+            let key = match &a.modifier {
+                Some(LabelModifier::Include(by)) => s
+                    .labels
+                    .into_iter()
+                    .filter(|(k, _)| k != "__name__" && by.labels.contains(k))
+                    .collect(),
+                Some(LabelModifier::Exclude(without)) => s
+                    .labels
+                    .into_iter()
+                    .filter(|(k, _)| k != "__name__" && !without.labels.contains(k))
+                    .collect(),
+                None => Labels::new(),
+            };
+            groups.entry(key).or_default().push(s.v);
+        }
+        let fold = |vs: &[f64]| -> f64 {
+            match op {
+                T_SUM => vs.iter().sum(),
+                T_AVG => vs.iter().sum::<f64>() / vs.len() as f64,
+                T_COUNT => vs.len() as f64,
+                T_GROUP => 1.0,
+                // Like Prometheus: NaN only wins when every value is NaN.
+                T_MAX => vs
+                    .iter()
+                    .copied()
+                    .fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m }),
+                _ => vs
+                    .iter()
+                    .copied()
+                    .fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m }),
+            }
+        };
+        Ok(Value::Vector(
+            groups
+                .into_iter()
+                .map(|(labels, vs)| Sample {
+                    labels,
+                    v: fold(&vs),
+                })
+                .collect(),
+        ))
+    }
+
+    fn binary(&self, b: &BinaryExpr, t: i64) -> R<Value> {
+        let op = b.op.id();
+        let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+        let lhs = self.eval(&b.lhs, t)?;
+        let rhs = self.eval(&b.rhs, t)?;
+        let comparison = [T_EQLC, T_NEQ, T_GTR, T_LSS, T_GTE, T_LTE].contains(&op);
+        // What one pair of values gives: Some(value) to keep a sample, None to drop it.
+        let apply = |l: f64, r: f64, keep: f64| -> R<Option<f64>> {
+            if comparison {
+                let c = compare(op, l, r);
+                Ok(if return_bool {
+                    Some(if c { 1.0 } else { 0.0 })
+                } else {
+                    c.then_some(keep)
+                })
+            } else {
+                arith(op, l, r).map(Some)
+            }
+        };
+        let drops_name = !comparison || return_bool;
+        match (lhs, rhs) {
+            (Value::Scalar(l), Value::Scalar(r)) => {
+                Ok(Value::Scalar(apply(l, r, l)?.unwrap_or(f64::NAN)))
+            }
+            (Value::Vector(vs), Value::Scalar(r)) => {
+                let mut out = Vec::new();
+                for s in vs {
+                    if let Some(v) = apply(s.v, r, s.v)? {
+                        let labels = if drops_name {
+                            drop_name(s.labels)
+                        } else {
+                            s.labels
+                        };
+                        out.push(Sample { labels, v });
+                    }
+                }
+                Ok(Value::Vector(out))
+            }
+            (Value::Scalar(l), Value::Vector(vs)) => {
+                let mut out = Vec::new();
+                for s in vs {
+                    if let Some(v) = apply(l, s.v, s.v)? {
+                        let labels = if drops_name {
+                            drop_name(s.labels)
+                        } else {
+                            s.labels
+                        };
+                        out.push(Sample { labels, v });
+                    }
+                }
+                Ok(Value::Vector(out))
+            }
+            (Value::Vector(l), Value::Vector(r)) => {
+                if [T_LAND, T_LOR, T_LUNLESS].contains(&op) {
+                    return Ok(Value::Vector(set_op(op, b, l, r)));
+                }
+                if let Some(m) = &b.modifier
+                    && !matches!(m.card, VectorMatchCardinality::OneToOne)
+                {
+                    return Err(EvalError::unsupported("group_left / group_right"));
+                }
+                let sig = |l: &Labels| signature(b, l);
+                let mut right: BTreeMap<Labels, f64> = BTreeMap::new();
+                for s in &r {
+                    if right.insert(sig(&s.labels), s.v).is_some() {
+                        return Err(EvalError::exec(
+                            "found duplicate series for the match group on the right hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side",
+                        ));
+                    }
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                let mut out = Vec::new();
+                for s in l {
+                    let key = sig(&s.labels);
+                    let Some(rv) = right.get(&key) else { continue };
+                    if !seen.insert(key.clone()) {
+                        return Err(EvalError::exec(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                        ));
+                    }
+                    if let Some(v) = apply(s.v, *rv, s.v)? {
+                        let mut labels = if drops_name {
+                            drop_name(s.labels)
+                        } else {
+                            s.labels
+                        };
+                        match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
+                            Some(LabelModifier::Include(on)) => {
+                                labels.retain(|k, _| on.labels.contains(k))
+                            }
+                            Some(LabelModifier::Exclude(ign)) => {
+                                labels.retain(|k, _| !ign.labels.contains(k))
+                            }
+                            None => {}
+                        }
+                        out.push(Sample { labels, v });
+                    }
+                }
+                Ok(Value::Vector(out))
+            }
+            _ => Err(EvalError::bad(format!(
+                "binary expression must contain only scalar and instant vector types ({})",
+                b.op
+            ))),
+        }
+    }
+}
+
+fn signature(b: &BinaryExpr, l: &Labels) -> Labels {
+    match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
+        Some(LabelModifier::Include(on)) => l
+            .iter()
+            .filter(|(k, _)| on.labels.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        Some(LabelModifier::Exclude(ign)) => l
+            .iter()
+            .filter(|(k, _)| *k != "__name__" && !ign.labels.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        None => drop_name(l.clone()),
+    }
+}
+
+fn set_op(op: u16, b: &BinaryExpr, l: Vec<Sample>, r: Vec<Sample>) -> Vec<Sample> {
+    let rsigs: std::collections::BTreeSet<Labels> =
+        r.iter().map(|s| signature(b, &s.labels)).collect();
+    match op {
+        T_LAND => l
+            .into_iter()
+            .filter(|s| rsigs.contains(&signature(b, &s.labels)))
+            .collect(),
+        T_LUNLESS => l
+            .into_iter()
+            .filter(|s| !rsigs.contains(&signature(b, &s.labels)))
+            .collect(),
+        _ => {
+            let lsigs: std::collections::BTreeSet<Labels> =
+                l.iter().map(|s| signature(b, &s.labels)).collect();
+            let mut out = l;
+            out.extend(
+                r.into_iter()
+                    .filter(|s| !lsigs.contains(&signature(b, &s.labels))),
+            );
+            out
+        }
+    }
+}
+
+fn compare(op: u16, l: f64, r: f64) -> bool {
+    match op {
+        T_EQLC => l == r,
+        T_NEQ => l != r,
+        T_GTR => l > r,
+        T_LSS => l < r,
+        T_GTE => l >= r,
+        _ => l <= r,
+    }
+}
+
+fn arith(op: u16, l: f64, r: f64) -> R<f64> {
+    Ok(match op {
+        T_ADD => l + r,
+        T_SUB => l - r,
+        T_MUL => l * r,
+        T_DIV => l / r,
+        T_MOD => l % r,
+        T_POW => l.powf(r),
+        T_ATAN2 => l.atan2(r),
+        _ => return Err(EvalError::unsupported("this operator")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::prometheus::store::tests_support::pod;
+
+    fn store() -> Store {
+        let mut s = Store::new(5, 7200);
+        for i in 0..=24 {
+            let mut a = pod("a", 10.0 * i as f64);
+            a.errors_total = i as f64;
+            let b = pod("b", 20.0 * i as f64);
+            s.scrape(i * 5000, &[a, b]);
+        }
+        s
+    }
+
+    fn vector(q: &str) -> Vec<Sample> {
+        match instant(&store(), &parse(q).unwrap(), 120_000).unwrap() {
+            Value::Vector(v) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rate_of_a_steady_counter() {
+        let v = vector(r#"sum(rate(http_requests_total{app="web"}[1m]))"#);
+        assert_eq!(v.len(), 1);
+        assert!((v[0].v - 6.0).abs() < 1e-9, "{}", v[0].v);
+        let by = vector(r#"sum by (pod) (rate(http_requests_total{code!="200"}[1m]))"#);
+        assert_eq!(by.len(), 2);
+        assert!((by[0].v - 0.2).abs() < 1e-9, "{by:?}");
+    }
+
+    #[test]
+    fn ratio_and_matching() {
+        let v = vector(
+            r#"sum by (pod) (rate(http_requests_total{code=~"5.."}[1m])) / sum by (pod) (rate(http_requests_total[1m]))"#,
+        );
+        assert_eq!(v.len(), 2);
+        assert!((v[0].v - 0.1).abs() < 1e-9);
+        assert!((v[1].v - 0.1).abs() < 1e-9);
+        let cmp = vector(r#"sum by (pod) (rate(http_requests_total[1m])) > 3"#);
+        assert_eq!(cmp.len(), 1);
+        assert_eq!(cmp[0].labels["pod"], "b");
+        assert_eq!(vector("vector(1) + 2")[0].v, 3.0);
+    }
+
+    #[test]
+    fn quantile_interpolates() {
+        let v = vector(
+            r#"histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))"#,
+        );
+        assert_eq!(v.len(), 1);
+        assert!(v[0].v <= 0.005, "{}", v[0].v);
+    }
+
+    #[test]
+    fn errors() {
+        let e = parse("sum(").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadData);
+        assert!(
+            e.message.starts_with("invalid parameter \"query\""),
+            "{}",
+            e.message
+        );
+        let e = instant(&store(), &parse("topk(1, up)").unwrap(), 0).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Execution);
+        let e = range(&store(), &parse("up[5m]").unwrap(), 0, 10_000, 1000).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadData);
+        let deep = parse(&format!("vector(1){}", " + 0".repeat(500))).unwrap();
+        let e = instant(&store(), &deep, 0).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Execution);
+    }
+
+    #[test]
+    fn range_steps() {
+        let rows = range(
+            &store(),
+            &parse(r#"sum(container_memory_working_set_bytes)"#).unwrap(),
+            0,
+            120_000,
+            15_000,
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].points.len(), 9);
+        assert_eq!(rows[0].points[0].1, 2e8);
+    }
+}

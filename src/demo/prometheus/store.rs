@@ -1,0 +1,255 @@
+//! The simulated Prometheus's TSDB: series synthesised from a `TrafficSource`, a bounded ring each.
+use crate::demo::traffic::{LATENCY_BUCKETS, PodTraffic};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// A label set including `__name__`.
+pub type Labels = BTreeMap<String, String>;
+
+/// Default time between two scrapes, in simulated seconds.
+pub const DEFAULT_SCRAPE_SECS: i64 = 5;
+/// Default retention, in simulated seconds (2 h).
+pub const DEFAULT_RETENTION_SECS: i64 = 7200;
+/// Instant selectors look back this far for the latest sample (Prometheus's lookback delta).
+pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
+
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub labels: Labels,
+    /// (unix ms, value), in time order.
+    pub samples: VecDeque<(i64, f64)>,
+    /// Set when the series' pod disappeared: instant selectors stop returning it from then on.
+    pub stale_at: Option<i64>,
+}
+
+impl Series {
+    /// The latest sample within the lookback window before `t`, unless the series went stale.
+    pub fn instant(&self, t: i64) -> Option<(i64, f64)> {
+        let idx = self.samples.partition_point(|s| s.0 <= t);
+        let s = *self.samples.get(idx.checked_sub(1)?)?;
+        if s.0 <= t - LOOKBACK_MS {
+            return None;
+        }
+        match self.stale_at {
+            Some(st) if st <= t && s.0 < st => None,
+            _ => Some(s),
+        }
+    }
+
+    /// Samples with `from < t <= to`.
+    pub fn range(&self, from: i64, to: i64) -> Vec<(i64, f64)> {
+        let a = self.samples.partition_point(|s| s.0 <= from);
+        let b = self.samples.partition_point(|s| s.0 <= to);
+        self.samples.range(a..b).copied().collect()
+    }
+}
+
+#[derive(Debug)]
+pub struct Store {
+    series: HashMap<Labels, Series>,
+    scrape_ms: i64,
+    retention_ms: i64,
+    last_scrape: Option<i64>,
+}
+
+impl Store {
+    pub fn new(scrape_secs: i64, retention_secs: i64) -> Self {
+        Self {
+            series: HashMap::new(),
+            scrape_ms: scrape_secs.max(1) * 1000,
+            retention_ms: retention_secs.max(60) * 1000,
+            last_scrape: None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    pub fn series(&self) -> impl Iterator<Item = &Series> {
+        self.series.values()
+    }
+
+    /// Records one scrape at `now_ms` when a scrape interval has passed since the last one.
+    /// Returns whether it scraped.
+    pub fn maybe_scrape(&mut self, now_ms: i64, pods: &[PodTraffic]) -> bool {
+        if let Some(last) = self.last_scrape
+            && now_ms < last + self.scrape_ms
+        {
+            return false;
+        }
+        self.scrape(now_ms, pods);
+        true
+    }
+
+    /// Appends one sample per series of every pod at `now_ms`; series of vanished pods go stale.
+    pub fn scrape(&mut self, now_ms: i64, pods: &[PodTraffic]) {
+        let mut seen = std::collections::HashSet::new();
+        for p in pods {
+            for (labels, v) in pod_samples(p) {
+                let s = self.series.entry(labels.clone()).or_insert_with(|| Series {
+                    labels: labels.clone(),
+                    samples: VecDeque::new(),
+                    stale_at: None,
+                });
+                s.stale_at = None;
+                if s.samples.back().is_none_or(|b| b.0 < now_ms) {
+                    s.samples.push_back((now_ms, v));
+                }
+                seen.insert(labels);
+            }
+        }
+        let cutoff = now_ms - self.retention_ms;
+        self.series.retain(|labels, s| {
+            if !seen.contains(labels) && s.stale_at.is_none() {
+                s.stale_at = Some(now_ms);
+            }
+            while s.samples.front().is_some_and(|f| f.0 < cutoff) {
+                s.samples.pop_front();
+            }
+            !s.samples.is_empty()
+        });
+        self.last_scrape = Some(now_ms);
+    }
+}
+
+/// Prometheus's spelling of a bucket bound (`0.005`, `1`, `+Inf`).
+pub fn le_label(b: f64) -> String {
+    if b.is_infinite() {
+        "+Inf".into()
+    } else {
+        format!("{b}")
+    }
+}
+
+fn labels(name: &str, p: &PodTraffic, extra: &[(&str, String)]) -> Labels {
+    let mut l = Labels::new();
+    l.insert("__name__".into(), name.into());
+    l.insert("job".into(), "shipdeck-sim".into());
+    l.insert("namespace".into(), p.namespace.clone());
+    l.insert("app".into(), p.app.clone());
+    l.insert("pod".into(), p.pod.clone());
+    for (k, v) in extra {
+        l.insert((*k).into(), v.clone());
+    }
+    l
+}
+
+/// Every series one pod exposes, with its current value.
+pub fn pod_samples(p: &PodTraffic) -> Vec<(Labels, f64)> {
+    let ok = (p.requests_total - p.errors_total).max(0.0);
+    let mut out = vec![
+        (
+            labels("http_requests_total", p, &[("code", "200".into())]),
+            ok,
+        ),
+        (
+            labels("http_requests_total", p, &[("code", "500".into())]),
+            p.errors_total,
+        ),
+        (
+            labels("http_request_duration_seconds_sum", p, &[]),
+            p.latency_sum_seconds,
+        ),
+        (
+            labels("http_request_duration_seconds_count", p, &[]),
+            p.requests_total,
+        ),
+        (
+            labels(
+                "container_cpu_usage_seconds_total",
+                p,
+                &[("container", p.app.clone())],
+            ),
+            p.cpu_seconds_total,
+        ),
+        (
+            labels(
+                "container_memory_working_set_bytes",
+                p,
+                &[("container", p.app.clone())],
+            ),
+            p.memory_bytes,
+        ),
+        (
+            labels(
+                "kube_pod_container_status_restarts_total",
+                p,
+                &[("container", p.app.clone())],
+            ),
+            f64::from(p.restarts),
+        ),
+        (
+            labels("kube_pod_status_ready", p, &[("condition", "true".into())]),
+            if p.ready { 1.0 } else { 0.0 },
+        ),
+    ];
+    let bounds = LATENCY_BUCKETS.iter().copied().chain([f64::INFINITY]);
+    for (i, b) in bounds.enumerate() {
+        let count = if b.is_infinite() {
+            p.requests_total
+        } else {
+            p.latency_bucket_counts.get(i).copied().unwrap_or(0.0)
+        };
+        out.push((
+            labels(
+                "http_request_duration_seconds_bucket",
+                p,
+                &[("le", le_label(b))],
+            ),
+            count,
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub(crate) fn pod(name: &str, req: f64) -> PodTraffic {
+        PodTraffic {
+            namespace: "ns".into(),
+            pod: name.into(),
+            app: "web".into(),
+            image: "web:1".into(),
+            requests_total: req,
+            errors_total: req / 10.0,
+            latency_bucket_counts: vec![req; LATENCY_BUCKETS.len() + 1],
+            latency_sum_seconds: req * 0.01,
+            cpu_seconds_total: req / 100.0,
+            memory_bytes: 1e8,
+            restarts: 0,
+            ready: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::pod;
+    use super::*;
+
+    #[test]
+    fn ring_is_bounded_and_pods_go_stale() {
+        let mut s = Store::new(5, 60);
+        for i in 0..100 {
+            s.scrape(i * 5000, &[pod("a", i as f64)]);
+        }
+        let max = s.series().map(|x| x.samples.len()).max().unwrap();
+        assert!(max <= 13, "{max}");
+        s.scrape(100 * 5000, &[pod("b", 1.0)]);
+        let a = s
+            .series()
+            .find(|x| {
+                x.labels["pod"] == "a" && x.labels.get("code").map(String::as_str) == Some("200")
+            })
+            .unwrap();
+        assert_eq!(a.instant(99 * 5000).map(|x| x.1), Some(99.0 - 9.9));
+        assert_eq!(a.instant(100 * 5000 + 1), None);
+        assert!(!s.maybe_scrape(100 * 5000 + 10, &[]));
+    }
+}

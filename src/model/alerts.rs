@@ -1,0 +1,188 @@
+//! Alerts and silences as the Alerts pane shows them; the serde shape is Alertmanager API v2's.
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `status.state` of an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    Unprocessed,
+    Active,
+    Suppressed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertStatus {
+    pub state: AlertState,
+    #[serde(default)]
+    pub silenced_by: Vec<String>,
+    #[serde(default)]
+    pub inhibited_by: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Receiver {
+    pub name: String,
+}
+
+/// A `gettableAlert`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub fingerprint: String,
+    pub status: AlertStatus,
+    #[serde(default)]
+    pub receivers: Vec<Receiver>,
+    #[serde(rename = "generatorURL", default)]
+    pub generator_url: String,
+}
+
+impl Alert {
+    pub fn name(&self) -> &str {
+        self.label("alertname")
+    }
+
+    pub fn severity(&self) -> &str {
+        self.label("severity")
+    }
+
+    pub fn summary(&self) -> &str {
+        self.annotations
+            .get("summary")
+            .or_else(|| self.annotations.get("description"))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    pub fn label(&self, name: &str) -> &str {
+        self.labels.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn is_suppressed(&self) -> bool {
+        self.status.state == AlertState::Suppressed
+    }
+}
+
+/// Severity order for grouping: critical first, then warning, info, anything else, none.
+pub fn severity_rank(severity: &str) -> u8 {
+    match severity {
+        "critical" | "page" => 0,
+        "warning" => 1,
+        "info" => 2,
+        "" => 4,
+        _ => 3,
+    }
+}
+
+/// A matcher of a silence (`isEqual: false` means `!=` or `!~`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SilenceMatcher {
+    pub name: String,
+    pub value: String,
+    pub is_regex: bool,
+    #[serde(default = "yes")]
+    pub is_equal: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SilenceMatcher {
+    pub fn equal(name: &str, value: &str) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+            is_regex: false,
+            is_equal: true,
+        }
+    }
+
+    /// `name="value"`, `name!~"re"`: how amtool prints it.
+    pub fn display(&self) -> String {
+        let op = match (self.is_regex, self.is_equal) {
+            (false, true) => "=",
+            (false, false) => "!=",
+            (true, true) => "=~",
+            (true, false) => "!~",
+        };
+        format!("{}{op}{:?}", self.name, self.value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SilenceState {
+    Active,
+    Pending,
+    Expired,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct SilenceStatus {
+    pub state: SilenceState,
+}
+
+/// A `gettableSilence`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Silence {
+    pub id: String,
+    pub status: SilenceStatus,
+    pub updated_at: Timestamp,
+    pub matchers: Vec<SilenceMatcher>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub created_by: String,
+    pub comment: String,
+}
+
+/// A `postableSilence`: set `id` to update an existing silence.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewSilence {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub matchers: Vec<SilenceMatcher>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub created_by: String,
+    pub comment: String,
+}
+
+/// An `alertGroup` of `GET /alerts/groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct AlertGroup {
+    pub labels: BTreeMap<String, String>,
+    pub receiver: Receiver,
+    pub alerts: Vec<Alert>,
+}
+
+/// What the alerts poller hands to the UI.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlertsSnapshot {
+    pub alerts: Vec<Alert>,
+    /// Active and pending silences (expired ones are left out).
+    pub silences: Vec<Silence>,
+}
+
+impl AlertsSnapshot {
+    /// Whether a critical alert is firing (not suppressed) for the app in the namespace.
+    pub fn critical_firing(&self, app: &str, namespace: &str) -> bool {
+        self.alerts.iter().any(|a| {
+            a.status.state == AlertState::Active
+                && severity_rank(a.severity()) == 0
+                && a.label("app") == app
+                && a.label("namespace") == namespace
+        })
+    }
+}

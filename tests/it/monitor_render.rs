@@ -1,0 +1,292 @@
+//! Snapshots of the Metrics and Alerts panes (data, NaN, no data, stale; firing, silenced, none,
+//! stale), with hostile strings in labels and annotations, and the full chart.
+use jiff::{SignedDuration, Timestamp};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use shipdeck::model::Fresh;
+use shipdeck::model::alerts::{
+    Alert, AlertState, AlertStatus, AlertsSnapshot, Receiver, Silence, SilenceMatcher,
+    SilenceState, SilenceStatus,
+};
+use shipdeck::model::metrics::{MetricSeries, MetricsSnapshot, Unit};
+use shipdeck::ui::alerts::{AlertsPaneData, render_alerts, visible_alerts};
+use shipdeck::ui::metrics::{ChartData, MetricsPaneData, render_metric_chart, render_metrics};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn now() -> Timestamp {
+    "2026-11-27T12:00:00Z".parse().unwrap()
+}
+
+fn ago(secs: i64) -> Timestamp {
+    now() - SignedDuration::from_secs(secs)
+}
+
+fn draw(w: u16, h: u16, f: impl FnOnce(&mut ratatui::Frame)) -> (String, ratatui::buffer::Buffer) {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(f).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    (out, buf)
+}
+
+fn series(key: &str, label: &str, unit: Unit, f: impl Fn(usize) -> f64) -> MetricSeries {
+    let end = now().as_second() as f64;
+    MetricSeries {
+        key: key.into(),
+        label: label.into(),
+        unit,
+        points: (0..120)
+            .map(|i| (end - 1800.0 + i as f64 * 15.0 + 15.0, f(i)))
+            .collect(),
+        error: None,
+    }
+}
+
+fn metrics_snapshot() -> MetricsSnapshot {
+    let mut nan = series("latency_p99", "p99", Unit::Millis, |i| {
+        0.2 + i as f64 * 0.001
+    });
+    nan.points.last_mut().unwrap().1 = f64::NAN;
+    let mut empty = series("cpu", "cpu", Unit::Cores, |_| 0.0);
+    empty.points.clear();
+    let mut failed = series("memory", "mem\u{1b}]0;pwned\u{7}", Unit::Mib, |_| 0.0);
+    failed.points.clear();
+    failed.error = Some("bad query: 1:5: parse error: unclosed left parenthesis".into());
+    MetricsSnapshot {
+        app: "web".into(),
+        env: "production".into(),
+        namespace: "shop-blue".into(),
+        generation: 3,
+        window_secs: 1800,
+        step_secs: 15.0,
+        end: now().as_second() as f64,
+        series: vec![
+            series("requests", "req/s", Unit::ReqPerSec, |i| {
+                100.0 + i as f64 * 2.6
+            }),
+            series("errors", "5xx %", Unit::Percent, |i| {
+                if i < 100 { 0.001 } else { 0.041 }
+            }),
+            nan,
+            empty,
+            failed,
+        ],
+    }
+}
+
+fn metrics_data(fresh: Option<Fresh<Arc<MetricsSnapshot>>>) -> MetricsPaneData {
+    MetricsPaneData {
+        app: "web".into(),
+        env: "production".into(),
+        metrics: fresh,
+        now: now(),
+        rollout_started: Some(ago(600)),
+        selected: Some(0),
+    }
+}
+
+fn fresh<T>(value: Option<T>, at: Option<Timestamp>, error: Option<&str>) -> Fresh<T> {
+    Fresh {
+        value,
+        fetched_at: at,
+        error: error.map(String::from),
+    }
+}
+
+#[test]
+fn metrics_pane_with_data_nan_and_no_data() {
+    let data = metrics_data(Some(fresh(
+        Some(Arc::new(metrics_snapshot())),
+        Some(ago(5)),
+        None,
+    )));
+    let (text, _) = draw(60, 8, |f| render_metrics(f, f.area(), &data, false));
+    insta::assert_snapshot!("metrics_data", text);
+    assert!(text.contains("409 req/s") && text.contains("NaN") && text.contains("no data"));
+    assert!(!text.contains("pwned"));
+}
+
+#[test]
+fn metrics_pane_stale_keeps_data_and_says_why() {
+    let data = metrics_data(Some(fresh(
+        Some(Arc::new(metrics_snapshot())),
+        Some(ago(125)),
+        Some("timeout"),
+    )));
+    let (text, buf) = draw(60, 8, |f| render_metrics(f, f.area(), &data, true));
+    insta::assert_snapshot!("metrics_stale", text);
+    assert!(text.starts_with("⚠ stale 2m: timeout"));
+    assert_eq!(buf[(0, 0)].fg, Color::Yellow);
+    let (_, plain) = draw(60, 8, |f| render_metrics(f, f.area(), &data, false));
+    assert_eq!(plain[(0, 0)].fg, Color::Reset);
+}
+
+#[test]
+fn metrics_pane_without_data() {
+    let failed = metrics_data(Some(fresh(
+        None,
+        None,
+        Some("unreachable: connection refused"),
+    )));
+    let (text, _) = draw(60, 3, |f| render_metrics(f, f.area(), &failed, false));
+    insta::assert_snapshot!("metrics_no_data_failed", text);
+    let loading = metrics_data(Some(Fresh::default()));
+    let (text, _) = draw(60, 2, |f| render_metrics(f, f.area(), &loading, false));
+    assert_eq!(text.trim(), "loading…");
+    let off = metrics_data(None);
+    let (text, _) = draw(70, 2, |f| render_metrics(f, f.area(), &off, false));
+    assert!(text.contains("not configured"), "{text}");
+}
+
+#[test]
+fn full_chart_with_rollout_marker() {
+    let snap = metrics_snapshot();
+    let chart = ChartData::from_snapshot(&snap, 1, Some(ago(600))).unwrap();
+    let (text, _) = draw(70, 16, |f| render_metric_chart(f, f.area(), &chart, false));
+    insta::assert_snapshot!("metrics_chart", text);
+    assert!(text.contains("rollout") && text.contains("-30m") && text.contains("now"));
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn alert(name: &str, sev: &str, app: &str, ns: &str, started: i64, summary: &str) -> Alert {
+    let l = labels(&[
+        ("alertname", name),
+        ("severity", sev),
+        ("app", app),
+        ("namespace", ns),
+    ]);
+    Alert {
+        fingerprint: format!("{:016x}", l.len() * 7919 + started as usize),
+        labels: l,
+        annotations: labels(&[("summary", summary)]),
+        starts_at: ago(started),
+        ends_at: now() + SignedDuration::from_mins(4),
+        updated_at: now(),
+        status: AlertStatus {
+            state: AlertState::Active,
+            silenced_by: vec![],
+            inhibited_by: vec![],
+        },
+        receivers: vec![Receiver {
+            name: "default".into(),
+        }],
+        generator_url: String::new(),
+    }
+}
+
+fn alerts_snapshot() -> AlertsSnapshot {
+    let mut silenced = alert(
+        "HighErrorRate",
+        "warning",
+        "api",
+        "shop-green",
+        3600,
+        "api in shop-green: 7.0% of requests fail",
+    );
+    silenced.status.state = AlertState::Suppressed;
+    silenced.status.silenced_by = vec!["5f1c2a9e-0000-4000-8000-000000000001".into()];
+    AlertsSnapshot {
+        alerts: vec![
+            alert(
+                "PodCrashLooping",
+                "warning",
+                "web",
+                "shop-blue",
+                90,
+                "Pod web-7d4b9c is crash looping",
+            ),
+            alert(
+                "HighErrorRate",
+                "critical",
+                "web\u{1b}[5m",
+                "shop-blue",
+                180,
+                "\u{1b}[2Jweb in shop-blue: \u{1b}[31m12.3%\u{1b}[0m of requests fail\r\n\u{1b}]0;pwned\u{7}",
+            ),
+            silenced,
+        ],
+        silences: vec![Silence {
+            id: "5f1c2a9e-0000-4000-8000-000000000001".into(),
+            status: SilenceStatus {
+                state: SilenceState::Active,
+            },
+            updated_at: ago(60),
+            matchers: vec![
+                SilenceMatcher::equal("alertname", "HighErrorRate"),
+                SilenceMatcher::equal("app", "api"),
+            ],
+            starts_at: ago(60),
+            ends_at: now() + SignedDuration::from_mins(59) + SignedDuration::from_secs(30),
+            created_by: "alice".into(),
+            comment: "deploying a fix \u{1b}[1mnow".into(),
+        }],
+    }
+}
+
+fn alerts_data(fresh: Option<Fresh<Arc<AlertsSnapshot>>>, app: Option<&str>) -> AlertsPaneData {
+    AlertsPaneData {
+        alerts: fresh,
+        app: app.map(String::from),
+        now: now(),
+        selected: None,
+    }
+}
+
+#[test]
+fn alerts_pane_firing_and_silenced() {
+    let snap = Arc::new(alerts_snapshot());
+    let data = alerts_data(Some(fresh(Some(snap.clone()), Some(ago(3)), None)), None);
+    let (text, _) = draw(90, 9, |f| render_alerts(f, f.area(), &data, false));
+    insta::assert_snapshot!("alerts_firing_silenced", text);
+    assert!(!text.contains("pwned") && !text.contains('\u{1b}'));
+    // Grouped by severity (critical first), then alertname.
+    let order: Vec<&str> = visible_alerts(&snap, None)
+        .iter()
+        .map(|a| a.name())
+        .collect();
+    assert_eq!(order, ["HighErrorRate", "HighErrorRate", "PodCrashLooping"]);
+    assert_eq!(visible_alerts(&snap, None)[0].severity(), "critical");
+    assert!(text.contains("silenced by 5f1c2a9e") && text.contains("ends in 59m"));
+}
+
+#[test]
+fn alerts_pane_none_and_stale() {
+    let empty = alerts_data(
+        Some(fresh(
+            Some(Arc::new(AlertsSnapshot::default())),
+            Some(ago(1)),
+            None,
+        )),
+        Some("web"),
+    );
+    let (text, _) = draw(60, 2, |f| render_alerts(f, f.area(), &empty, false));
+    insta::assert_snapshot!("alerts_none", text);
+    let stale = alerts_data(
+        Some(fresh(
+            Some(Arc::new(alerts_snapshot())),
+            Some(ago(400)),
+            Some("HTTP 502: <html>502 Bad Gateway</html>"),
+        )),
+        Some("api"),
+    );
+    let (text, buf) = draw(90, 6, |f| render_alerts(f, f.area(), &stale, true));
+    insta::assert_snapshot!("alerts_stale", text);
+    assert_eq!(buf[(0, 0)].fg, Color::Yellow);
+    assert!(text.contains("stale 6m"));
+}
