@@ -2,3 +2,6 @@
 
 pub mod http;
 pub mod kube;
+pub mod ci;
+pub mod pipelines;
+pub mod registry;

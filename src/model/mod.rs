@@ -4,6 +4,7 @@
 
 pub mod fresh;
 pub mod kube;
+pub mod pipeline;
 
 pub use fresh::{Fresh, SourceHealth, SourceId};
 pub use kube::*;
