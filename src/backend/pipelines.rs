@@ -23,10 +23,19 @@ pub enum PipelineEvent {
         pipelines: Arc<[Pipeline]>,
     },
     /// Polling `app` failed; whatever is on screen stays, marked stale with this error.
-    Failed { app: String, error: String },
+    Failed {
+        app: String,
+        error: String,
+    },
     /// The detail of the run opened with `PipelinesHandle::open`.
-    Detail { run: RunRef, detail: Arc<RunDetail> },
-    DetailFailed { run: RunRef, error: String },
+    Detail {
+        run: RunRef,
+        detail: Arc<RunDetail>,
+    },
+    DetailFailed {
+        run: RunRef,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -248,7 +257,8 @@ pub fn spawn_pipelines_poller(
                 },
                 _ = poll_once(&*provider, &opts, &mut st, &tx) => {}
             }
-            due = tokio::time::Instant::now() + next_delay(opts.interval, st.failures, st.retry_after);
+            due = tokio::time::Instant::now()
+                + next_delay(opts.interval, st.failures, st.retry_after);
         }
     });
     PipelinesHandle { cmd: cmd_tx }
@@ -267,7 +277,9 @@ pub enum RegistryEvent {
     /// Current state of every watched (repository, tag); the board flags a running digest that
     /// differs from `TagState::Digest`.
     Tags(Arc<BTreeMap<(String, String), TagState>>),
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// Steers the registry poller.
@@ -328,7 +340,11 @@ pub fn spawn_registry_poller(
                             _ => None,
                         };
                         last = None;
-                        let _ = tx.send(RegistryEvent::Failed { error: e.to_string() }).await;
+                        let _ = tx
+                            .send(RegistryEvent::Failed {
+                                error: e.to_string(),
+                            })
+                            .await;
                     }
                     None => {
                         failures = 0;

@@ -186,7 +186,10 @@ pub fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Regis
 
 /// `Bearer realm="...",service="...",scope="..."` → (realm, params).
 pub fn parse_challenge(h: &str) -> Option<(String, Vec<(String, String)>)> {
-    let rest = h.trim().strip_prefix("Bearer ").or_else(|| h.trim().strip_prefix("bearer "))?;
+    let rest = h
+        .trim()
+        .strip_prefix("Bearer ")
+        .or_else(|| h.trim().strip_prefix("bearer "))?;
     let mut realm = None;
     let mut params = Vec::new();
     let mut s = rest.trim();
@@ -253,16 +256,20 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
     let v = headers.get("link")?.to_str().ok()?;
     v.split(',').find_map(|part| {
         let (url, params) = part.split_once(';')?;
-        params
-            .contains("rel=\"next\"")
-            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+        params.contains("rel=\"next\"").then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
     })
 }
 
 impl RegistryClient {
     pub fn new(cfg: &RegistryConfig) -> Result<RegistryClient, RegistryError> {
         let secret = |env: Option<&str>, file: Option<&std::path::Path>| {
-            crate::backend::ci::load_secret(env, file).map_err(|e| RegistryError::Config(e.to_string()))
+            crate::backend::ci::load_secret(env, file)
+                .map_err(|e| RegistryError::Config(e.to_string()))
         };
         let password = secret(cfg.password_env.as_deref(), cfg.password_file.as_deref())?;
         let static_token = secret(cfg.token_env.as_deref(), None)?;
@@ -581,7 +588,10 @@ mod tests {
             params,
             vec![
                 ("service".to_string(), "registry.example".to_string()),
-                ("scope".to_string(), "repository:shop/web:pull,delete".to_string())
+                (
+                    "scope".to_string(),
+                    "repository:shop/web:pull,delete".to_string()
+                )
             ]
         );
         assert!(parse_challenge(r#"Basic realm="x""#).is_none());
@@ -597,7 +607,8 @@ mod tests {
     #[test]
     fn errors() {
         let h = HeaderMap::new();
-        let body = br#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#;
+        let body =
+            br#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#;
         assert!(matches!(
             error_from(StatusCode::METHOD_NOT_ALLOWED, &h, body),
             RegistryError::Unsupported(_)

@@ -32,7 +32,10 @@ impl StageStatus {
     pub fn is_finished(self) -> bool {
         matches!(
             self,
-            StageStatus::Success | StageStatus::Failed | StageStatus::Skipped | StageStatus::Cancelled
+            StageStatus::Success
+                | StageStatus::Failed
+                | StageStatus::Skipped
+                | StageStatus::Cancelled
         )
     }
 
@@ -186,9 +189,7 @@ pub fn overall_status(stages: &[Stage]) -> StageStatus {
         StageStatus::WaitingApproval
     } else if any(StageStatus::Running) {
         StageStatus::Running
-    } else if any(StageStatus::Queued) {
-        StageStatus::Queued
-    } else if stages.is_empty() {
+    } else if any(StageStatus::Queued) || stages.is_empty() {
         StageStatus::Queued
     } else {
         StageStatus::Success
@@ -211,9 +212,18 @@ mod tests {
     #[test]
     fn overall() {
         use StageStatus::*;
-        assert_eq!(overall_status(&[st(Success), st(Failed), st(Skipped)]), Failed);
-        assert_eq!(overall_status(&[st(Success), st(WaitingApproval)]), WaitingApproval);
-        assert_eq!(overall_status(&[st(Success), st(Running), st(Queued)]), Running);
+        assert_eq!(
+            overall_status(&[st(Success), st(Failed), st(Skipped)]),
+            Failed
+        );
+        assert_eq!(
+            overall_status(&[st(Success), st(WaitingApproval)]),
+            WaitingApproval
+        );
+        assert_eq!(
+            overall_status(&[st(Success), st(Running), st(Queued)]),
+            Running
+        );
         assert_eq!(overall_status(&[st(Success), st(Skipped)]), Success);
         assert_eq!(overall_status(&[]), Queued);
     }

@@ -2,10 +2,10 @@
 //! approval gates (review POST), re-run, cancel, and job logs through the 302 redirect.
 //! Idle polling costs no quota: every GET is conditional (ETag → 304).
 use super::transport::{Auth, Transport};
-use super::{CiConfig, CiError, CiProvider, ProviderKind, between, encode_segment, parse_time, target_for};
-use crate::model::pipeline::{
-    Approval, Commit, Job, Pipeline, RunRef, Stage, StageStatus, Step,
+use super::{
+    CiConfig, CiError, CiProvider, ProviderKind, between, encode_segment, parse_time, target_for,
 };
+use crate::model::pipeline::{Approval, Commit, Job, Pipeline, RunRef, Stage, StageStatus, Step};
 use futures::future::BoxFuture;
 use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
@@ -142,7 +142,11 @@ fn finished_duration(
 ) -> Option<std::time::Duration> {
     // Running stages carry only `started`; the pane computes elapsed time with its own clock,
     // so an unchanged run compares equal between polls.
-    if st.is_finished() { between(a, b) } else { None }
+    if st.is_finished() {
+        between(a, b)
+    } else {
+        None
+    }
 }
 
 impl Github {
@@ -152,8 +156,14 @@ impl Github {
             None => Auth::None,
         };
         let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/vnd.github+json"));
-        headers.insert("x-github-api-version", HeaderValue::from_static(API_VERSION));
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static(API_VERSION),
+        );
         Ok(Github {
             http: Transport::new(&cfg.url, auth, cfg.timeout(), headers).with_conditional(),
             repo_pattern: cfg.repo.clone(),
@@ -197,7 +207,10 @@ impl Github {
         };
         Pipeline {
             app: app.to_string(),
-            branch: run.head_branch.clone().unwrap_or_else(|| branch.to_string()),
+            branch: run
+                .head_branch
+                .clone()
+                .unwrap_or_else(|| branch.to_string()),
             run_id: run.id.to_string(),
             number: run.run_number,
             status: status(run.status.as_deref(), run.conclusion.as_deref()),
@@ -211,7 +224,9 @@ impl Github {
     async fn jobs(&self, repo: &str, run_id: u64) -> Result<Vec<WireJob>, CiError> {
         let list: JobList = self
             .http
-            .get_json(&format!("/repos/{repo}/actions/runs/{run_id}/jobs?per_page=100"))
+            .get_json(&format!(
+                "/repos/{repo}/actions/runs/{run_id}/jobs?per_page=100"
+            ))
             .await?;
         Ok(list.jobs)
     }
@@ -234,7 +249,9 @@ fn run_id(run: &RunRef) -> Result<u64, CiError> {
 /// GitHub prefixes every log line with an RFC 3339 timestamp; the tail shows the text only.
 fn strip_timestamp(line: &str) -> String {
     match line.split_once(' ') {
-        Some((ts, rest)) if ts.len() >= 20 && ts.ends_with('Z') && ts.parse::<jiff::Timestamp>().is_ok() => {
+        Some((ts, rest))
+            if ts.len() >= 20 && ts.ends_with('Z') && ts.parse::<jiff::Timestamp>().is_ok() =>
+        {
             rest.to_string()
         }
         _ => line.to_string(),
@@ -254,12 +271,18 @@ impl CiProvider for Github {
         Box::pin(async move {
             let repo = self.repo(app);
             let base = match &self.workflow {
-                Some(wf) => format!("/repos/{repo}/actions/workflows/{}/runs", encode_segment(wf)),
+                Some(wf) => format!(
+                    "/repos/{repo}/actions/workflows/{}/runs",
+                    encode_segment(wf)
+                ),
                 None => format!("/repos/{repo}/actions/runs"),
             };
             let list: RunList = self
                 .http
-                .get_json(&format!("{base}?branch={}&per_page=1", encode_segment(branch)))
+                .get_json(&format!(
+                    "{base}?branch={}&per_page=1",
+                    encode_segment(branch)
+                ))
                 .await?;
             let Some(run) = list.workflow_runs.into_iter().next() else {
                 return Ok(None);
@@ -291,7 +314,11 @@ impl CiProvider for Github {
                         name: j.name.clone(),
                         status: st,
                         started,
-                        duration: finished_duration(st, started, parse_time(j.completed_at.as_deref())),
+                        duration: finished_duration(
+                            st,
+                            started,
+                            parse_time(j.completed_at.as_deref()),
+                        ),
                         steps: j
                             .steps
                             .iter()
@@ -348,12 +375,17 @@ impl CiProvider for Github {
             let id = run_id(run)?;
             let list: Vec<PendingDeployment> = self
                 .http
-                .get_json(&format!("/repos/{repo}/actions/runs/{id}/pending_deployments"))
+                .get_json(&format!(
+                    "/repos/{repo}/actions/runs/{id}/pending_deployments"
+                ))
                 .await?;
             Ok(list
                 .into_iter()
                 .map(|d| {
-                    let name = d.environment.name.unwrap_or_else(|| d.environment.id.to_string());
+                    let name = d
+                        .environment
+                        .name
+                        .unwrap_or_else(|| d.environment.id.to_string());
                     Approval {
                         run: run.clone(),
                         id: d.environment.id.to_string(),
@@ -382,8 +414,11 @@ impl CiProvider for Github {
                 "state": "approved",
                 "comment": "Approved with shipdeck",
             });
-            self.post(&format!("/repos/{repo}/actions/runs/{id}/pending_deployments"), Some(body))
-                .await
+            self.post(
+                &format!("/repos/{repo}/actions/runs/{id}/pending_deployments"),
+                Some(body),
+            )
+            .await
         })
     }
 
@@ -391,7 +426,8 @@ impl CiProvider for Github {
         Box::pin(async move {
             let repo = self.repo(&run.app);
             let id = run_id(run)?;
-            self.post(&format!("/repos/{repo}/actions/runs/{id}/rerun"), None).await
+            self.post(&format!("/repos/{repo}/actions/runs/{id}/rerun"), None)
+                .await
         })
     }
 
@@ -399,7 +435,8 @@ impl CiProvider for Github {
         Box::pin(async move {
             let repo = self.repo(&run.app);
             let id = run_id(run)?;
-            self.post(&format!("/repos/{repo}/actions/runs/{id}/cancel"), None).await
+            self.post(&format!("/repos/{repo}/actions/runs/{id}/cancel"), None)
+                .await
         })
     }
 }
@@ -410,9 +447,18 @@ mod tests {
 
     #[test]
     fn statuses() {
-        assert_eq!(status(Some("completed"), Some("success")), StageStatus::Success);
-        assert_eq!(status(Some("completed"), Some("timed_out")), StageStatus::Failed);
-        assert_eq!(status(Some("completed"), Some("skipped")), StageStatus::Skipped);
+        assert_eq!(
+            status(Some("completed"), Some("success")),
+            StageStatus::Success
+        );
+        assert_eq!(
+            status(Some("completed"), Some("timed_out")),
+            StageStatus::Failed
+        );
+        assert_eq!(
+            status(Some("completed"), Some("skipped")),
+            StageStatus::Skipped
+        );
         assert_eq!(status(Some("waiting"), None), StageStatus::WaitingApproval);
         assert_eq!(status(Some("in_progress"), None), StageStatus::Running);
         assert_eq!(status(None, None), StageStatus::Queued);
@@ -420,7 +466,10 @@ mod tests {
 
     #[test]
     fn timestamps_stripped() {
-        assert_eq!(strip_timestamp("2026-01-01T00:00:00.1234567Z hello"), "hello");
+        assert_eq!(
+            strip_timestamp("2026-01-01T00:00:00.1234567Z hello"),
+            "hello"
+        );
         assert_eq!(strip_timestamp("no timestamp here"), "no timestamp here");
     }
 }

@@ -1,7 +1,9 @@
 //! GitLab CI (REST v4): pipelines by ref, jobs grouped into stages, manual jobs as approval gates
 //! (played to approve), pipeline retry and cancel, and the job trace tail. Auth `PRIVATE-TOKEN`.
 use super::transport::{Auth, Transport};
-use super::{CiConfig, CiError, CiProvider, ProviderKind, between, encode_segment, parse_time, target_for};
+use super::{
+    CiConfig, CiError, CiProvider, ProviderKind, between, encode_segment, parse_time, target_for,
+};
 use crate::model::pipeline::{
     Approval, Commit, Job, Pipeline, RunRef, Stage, StageStatus, overall_status,
 };
@@ -107,13 +109,23 @@ fn stages(jobs: &[WireJob]) -> Vec<Stage> {
                 })
                 .collect();
             let st = overall_status(&parts);
-            let started = js.iter().filter_map(|j| parse_time(j.started_at.as_deref())).min();
-            let finished = js.iter().filter_map(|j| parse_time(j.finished_at.as_deref())).max();
+            let started = js
+                .iter()
+                .filter_map(|j| parse_time(j.started_at.as_deref()))
+                .min();
+            let finished = js
+                .iter()
+                .filter_map(|j| parse_time(j.finished_at.as_deref()))
+                .max();
             Stage {
                 name,
                 status: st,
                 started,
-                duration: if st.is_finished() { between(started, finished) } else { None },
+                duration: if st.is_finished() {
+                    between(started, finished)
+                } else {
+                    None
+                },
             }
         })
         .collect()
@@ -138,7 +150,11 @@ impl Gitlab {
     fn project(&self, app: &str) -> String {
         format!(
             "/projects/{}",
-            encode_segment(&target_for(&self.targets, self.project_pattern.as_deref(), app))
+            encode_segment(&target_for(
+                &self.targets,
+                self.project_pattern.as_deref(),
+                app
+            ))
         )
     }
 
@@ -155,7 +171,11 @@ impl Gitlab {
             .map(|c| Commit {
                 sha: c.id.clone(),
                 author: c.author_name.clone().unwrap_or_default(),
-                message: c.message.clone().or_else(|| c.title.clone()).unwrap_or_default(),
+                message: c
+                    .message
+                    .clone()
+                    .or_else(|| c.title.clone())
+                    .unwrap_or_default(),
             })
             .unwrap_or_else(|| Commit {
                 sha: p.sha.clone(),
@@ -262,7 +282,10 @@ impl CiProvider for Gitlab {
                 .parse()
                 .map_err(|_| CiError::NotFound(format!("job id {job_id:?}")))?;
             self.http
-                .get_log_tail(&format!("{}/jobs/{job}/trace", self.project(&run.app)), max_lines)
+                .get_log_tail(
+                    &format!("{}/jobs/{job}/trace", self.project(&run.app)),
+                    max_lines,
+                )
                 .await
         })
     }
@@ -272,7 +295,9 @@ impl CiProvider for Gitlab {
         run: &'a RunRef,
     ) -> BoxFuture<'a, Result<Vec<Approval>, CiError>> {
         Box::pin(async move {
-            let jobs = self.jobs(&self.project(&run.app), pipeline_id(run)?).await?;
+            let jobs = self
+                .jobs(&self.project(&run.app), pipeline_id(run)?)
+                .await?;
             Ok(jobs
                 .into_iter()
                 .filter(|j| job_status(j) == StageStatus::WaitingApproval)
@@ -323,6 +348,9 @@ mod tests {
         assert_eq!(status(Some("manual"), false), StageStatus::WaitingApproval);
         assert_eq!(status(Some("manual"), true), StageStatus::Skipped);
         assert_eq!(status(Some("canceled"), false), StageStatus::Cancelled);
-        assert_eq!(status(Some("waiting_for_resource"), false), StageStatus::Queued);
+        assert_eq!(
+            status(Some("waiting_for_resource"), false),
+            StageStatus::Queued
+        );
     }
 }

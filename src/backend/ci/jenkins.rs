@@ -4,9 +4,7 @@
 //! from `/crumbIssuer/api/json` only when a POST is refused for the lack of one.
 use super::transport::{Auth, Transport};
 use super::{CiConfig, CiError, CiProvider, ProviderKind, encode_segment, target_for};
-use crate::model::pipeline::{
-    Approval, Commit, Job, Pipeline, RunRef, Stage, StageStatus, Step,
-};
+use crate::model::pipeline::{Approval, Commit, Job, Pipeline, RunRef, Stage, StageStatus, Step};
 use futures::future::BoxFuture;
 use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
@@ -126,7 +124,8 @@ fn millis(ms: Option<i64>) -> Option<jiff::Timestamp> {
 fn duration(st: StageStatus, ms: Option<i64>) -> Option<Duration> {
     // Running durations grow on every poll; the pane derives them from `started` instead.
     if st.is_finished() {
-        ms.and_then(|m| u64::try_from(m).ok()).map(Duration::from_millis)
+        ms.and_then(|m| u64::try_from(m).ok())
+            .map(Duration::from_millis)
     } else {
         None
     }
@@ -171,7 +170,10 @@ impl Jenkins {
     }
 
     fn branch_job(&self, app: &str, branch: &str) -> String {
-        job_path(&target_for(&self.targets, self.job_pattern.as_deref(), app), branch)
+        job_path(
+            &target_for(&self.targets, self.job_pattern.as_deref(), app),
+            branch,
+        )
     }
 
     fn run_path(&self, run: &RunRef) -> Result<String, CiError> {
@@ -183,7 +185,12 @@ impl Jenkins {
     }
 
     async fn commit(&self, run_path: &str) -> Result<Commit, CiError> {
-        if let Some(c) = self.commits.lock().ok().and_then(|m| m.get(run_path).cloned()) {
+        if let Some(c) = self
+            .commits
+            .lock()
+            .ok()
+            .and_then(|m| m.get(run_path).cloned())
+        {
             return Ok(c);
         }
         let sets: Vec<ChangeSet> = self
@@ -280,7 +287,11 @@ impl Jenkins {
     /// POSTs with the cached crumb; on a 403 about the crumb, fetches one and retries once.
     async fn post(&self, path: &str) -> Result<(), CiError> {
         let cached = self.crumb.lock().ok().and_then(|c| c.clone());
-        match self.http.send(self.post_builder(path, cached.as_ref())).await {
+        match self
+            .http
+            .send(self.post_builder(path, cached.as_ref()))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(CiError::Forbidden(m)) if m.to_ascii_lowercase().contains("crumb") => {
                 let Some(crumb) = self.fetch_crumb().await? else {
@@ -327,7 +338,10 @@ impl CiProvider for Jenkins {
     ) -> BoxFuture<'a, Result<(Pipeline, Vec<Job>), CiError>> {
         Box::pin(async move {
             let path = self.run_path(run)?;
-            let wire: WireRun = self.http.get_json(&format!("{path}/wfapi/describe")).await?;
+            let wire: WireRun = self
+                .http
+                .get_json(&format!("{path}/wfapi/describe"))
+                .await?;
             let pipeline = self.pipeline(&run.app, &run.branch, &wire).await?;
             let mut jobs = Vec::new();
             for s in &wire.stages {
@@ -405,8 +419,11 @@ impl CiProvider for Jenkins {
         Box::pin(async move {
             let path = self.run_path(&gate.run)?;
             // The id is used exactly as pendingInputActions returned it (capitalised).
-            self.post(&format!("{path}/input/{}/proceedEmpty", encode_segment(&gate.id)))
-                .await
+            self.post(&format!(
+                "{path}/input/{}/proceedEmpty",
+                encode_segment(&gate.id)
+            ))
+            .await
         })
     }
 
@@ -431,13 +448,19 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(job_path("shop/web", "develop"), "/job/shop/job/web/job/develop");
+        assert_eq!(
+            job_path("shop/web", "develop"),
+            "/job/shop/job/web/job/develop"
+        );
         assert_eq!(job_path("web", "feature/x"), "/job/web/job/feature%252Fx");
     }
 
     #[test]
     fn statuses() {
-        assert_eq!(status(Some("PAUSED_PENDING_INPUT")), StageStatus::WaitingApproval);
+        assert_eq!(
+            status(Some("PAUSED_PENDING_INPUT")),
+            StageStatus::WaitingApproval
+        );
         assert_eq!(status(Some("ABORTED")), StageStatus::Cancelled);
         assert_eq!(status(Some("UNSTABLE")), StageStatus::Failed);
         assert_eq!(status(None), StageStatus::Queued);

@@ -114,12 +114,14 @@ pub fn load_secret(
         };
     }
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            CiError::Config(format!("token_file {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CiError::Config(format!("token_file {}: {e}", path.display())))?;
         let line = text.lines().next().unwrap_or("").trim().to_string();
         if line.is_empty() {
-            return Err(CiError::Config(format!("token_file {} is empty", path.display())));
+            return Err(CiError::Config(format!(
+                "token_file {} is empty",
+                path.display()
+            )));
         }
         return Ok(Some(line));
     }
@@ -143,7 +145,10 @@ pub enum CiError {
     #[error("malformed response: {0}")]
     Decode(String),
     #[error("HTTP {}: {message}", status.map(|s| s.to_string()).unwrap_or_else(|| "error".into()))]
-    Http { status: Option<u16>, message: String },
+    Http {
+        status: Option<u16>,
+        message: String,
+    },
     #[error("configuration: {0}")]
     Config(String),
     #[error("not supported: {0}")]
@@ -160,8 +165,10 @@ pub trait CiProvider: Send + Sync {
         branch: &'a str,
     ) -> BoxFuture<'a, Result<Option<Pipeline>, CiError>>;
     /// The run with its jobs and steps (no approvals or log; see `run_detail`).
-    fn run_jobs<'a>(&'a self, run: &'a RunRef)
-    -> BoxFuture<'a, Result<(Pipeline, Vec<Job>), CiError>>;
+    fn run_jobs<'a>(
+        &'a self,
+        run: &'a RunRef,
+    ) -> BoxFuture<'a, Result<(Pipeline, Vec<Job>), CiError>>;
     /// The last `max_lines` of one job's log (read bounded).
     fn log_tail<'a>(
         &'a self,
@@ -182,7 +189,9 @@ pub trait CiProvider: Send + Sync {
 pub async fn run_detail(p: &dyn CiProvider, run: &RunRef) -> Result<RunDetail, CiError> {
     let (pipeline, jobs) = p.run_jobs(run).await?;
     let approvals = if pipeline.status == StageStatus::WaitingApproval
-        || jobs.iter().any(|j| j.status == StageStatus::WaitingApproval)
+        || jobs
+            .iter()
+            .any(|j| j.status == StageStatus::WaitingApproval)
     {
         p.pending_approvals(run).await?
     } else {

@@ -19,7 +19,10 @@ const DEFAULT_BACKOFF: Duration = Duration::from_secs(60);
 pub enum Auth {
     None,
     Bearer(String),
-    Basic { user: String, token: Option<String> },
+    Basic {
+        user: String,
+        token: Option<String>,
+    },
     /// A named header (GitLab `PRIVATE-TOKEN`).
     Header(HeaderName, String),
 }
@@ -75,10 +78,10 @@ impl Transport {
     }
 
     fn check_blocked(&self) -> Result<(), CiError> {
-        let mut guard = self
-            .blocked_until
-            .lock()
-            .map_err(|_| CiError::Http { status: None, message: "poisoned lock".into() })?;
+        let mut guard = self.blocked_until.lock().map_err(|_| CiError::Http {
+            status: None,
+            message: "poisoned lock".into(),
+        })?;
         if let Some(until) = *guard {
             let now = Instant::now();
             if now < until {
@@ -145,7 +148,9 @@ impl Transport {
         if resp.status() == StatusCode::NOT_MODIFIED {
             return match cached {
                 Some((_, body)) => Ok(body),
-                None => Err(CiError::Decode(format!("{path}: 304 without a cached body"))),
+                None => Err(CiError::Decode(format!(
+                    "{path}: 304 without a cached body"
+                ))),
             };
         }
         let etag = resp.headers().get(reqwest::header::ETAG).cloned();
@@ -260,10 +265,14 @@ pub fn status_error(status: StatusCode, headers: &HeaderMap, body: &str) -> CiEr
         || header_u64(headers, "ratelimit-remaining") == Some(0);
     match status.as_u16() {
         429 => CiError::RateLimited {
-            retry_after: retry_after.or_else(|| reset_in(headers)).unwrap_or(DEFAULT_BACKOFF),
+            retry_after: retry_after
+                .or_else(|| reset_in(headers))
+                .unwrap_or(DEFAULT_BACKOFF),
         },
         403 if retry_after.is_some() || exhausted => CiError::RateLimited {
-            retry_after: retry_after.or_else(|| reset_in(headers)).unwrap_or(DEFAULT_BACKOFF),
+            retry_after: retry_after
+                .or_else(|| reset_in(headers))
+                .unwrap_or(DEFAULT_BACKOFF),
         },
         401 => CiError::Unauthorized(message),
         403 => CiError::Forbidden(message),
@@ -282,12 +291,18 @@ mod tests {
 
     #[test]
     fn messages() {
-        assert_eq!(error_message(r#"{"message":"Bad credentials"}"#), "Bad credentials");
+        assert_eq!(
+            error_message(r#"{"message":"Bad credentials"}"#),
+            "Bad credentials"
+        );
         assert_eq!(
             error_message(r#"{"message":{"error":"x"}}"#),
             r#"{"error":"x"}"#
         );
-        assert_eq!(error_message(r#"{"error":"insufficient_scope"}"#), "insufficient_scope");
+        assert_eq!(
+            error_message(r#"{"error":"insufficient_scope"}"#),
+            "insufficient_scope"
+        );
         assert_eq!(error_message("<html>oops</html>"), "<html>oops</html>");
     }
 
@@ -319,6 +334,9 @@ mod tests {
         assert_eq!(tail_lines("a\nb\nc\n", 2), vec!["b", "c"]);
         assert_eq!(tail_lines("a\r\nb\r\n", 5), vec!["a", "b"]);
         assert!(tail_lines("", 3).is_empty());
-        assert_eq!(tail_lines("section_start:1:x\r\u{1b}[0Kbuild\n", 1), vec!["\u{1b}[0Kbuild"]);
+        assert_eq!(
+            tail_lines("section_start:1:x\r\u{1b}[0Kbuild\n", 1),
+            vec!["\u{1b}[0Kbuild"]
+        );
     }
 }
