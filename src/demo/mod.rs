@@ -2,4 +2,6 @@
 //!
 //! Depends on nothing in `ui/` or `app/`; the console does not know it talks to the demo.
 
+pub mod ci;
+pub mod registry;
 pub mod traffic;
