@@ -1,6 +1,7 @@
 //! GitHub Actions provider: each request asserted exactly against a recorder serving documented
 //! response bodies (tests/fixtures/ci/github), bad input as typed errors, and the whole flow against
 //! the simulated GitHub Actions server.
+#![allow(clippy::unwrap_used)] // tests may unwrap
 use super::ci_support::{Recorder, Reply, fixture, lines};
 use shipdeck::backend::ci::{self, CiConfig, CiError, CiProvider, ProviderKind, github::Github};
 use shipdeck::model::pipeline::{RunRef, StageStatus};

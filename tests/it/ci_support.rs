@@ -1,5 +1,6 @@
 //! Test support for the CI and registry tests: an axum recorder that logs every request exactly
 //! (method, path and query, headers, body) and answers from a scripted table; fixture loading.
+#![allow(clippy::unwrap_used)] // tests may unwrap
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
