@@ -1,3 +1,4 @@
 //! The integration test binary: one module per area.
 mod ci_github;
+mod ci_jenkins;
 mod ci_support;
