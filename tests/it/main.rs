@@ -1,4 +1,5 @@
 //! The integration test binary: one module per area.
 mod ci_github;
+mod ci_gitlab;
 mod ci_jenkins;
 mod ci_support;
