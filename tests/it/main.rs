@@ -3,3 +3,4 @@ mod ci_github;
 mod ci_gitlab;
 mod ci_jenkins;
 mod ci_support;
+mod registry;
