@@ -3,4 +3,5 @@ mod ci_github;
 mod ci_gitlab;
 mod ci_jenkins;
 mod ci_support;
+mod pipelines_render;
 mod registry;
