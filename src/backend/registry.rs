@@ -542,6 +542,42 @@ impl RegistryClient {
     }
 }
 
+/// A container image reference split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// Registry host (`127.0.0.1:5000`, `ghcr.io`); `None` for Docker Hub short names.
+    pub host: Option<String>,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl ImageRef {
+    /// Parses `[host[:port]/]repo[:tag][@sha256:…]`, as the board reads container images.
+    pub fn parse(image: &str) -> Option<ImageRef> {
+        let (rest, digest) = match image.split_once('@') {
+            Some((r, d)) => (r, Some(d.to_string())),
+            None => (image, None),
+        };
+        let (host, path) = match rest.split_once('/') {
+            Some((h, p)) if h.contains('.') || h.contains(':') || h == "localhost" => {
+                (Some(h.to_string()), p)
+            }
+            _ => (None, rest),
+        };
+        let (repository, tag) = match path.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') => (r.to_string(), Some(t.to_string())),
+            _ => (path.to_string(), None),
+        };
+        (!repository.is_empty()).then_some(ImageRef {
+            host,
+            repository,
+            tag,
+            digest,
+        })
+    }
+}
+
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -595,6 +631,19 @@ mod tests {
             ]
         );
         assert!(parse_challenge(r#"Basic realm="x""#).is_none());
+    }
+
+    #[test]
+    fn image_refs() {
+        let r = ImageRef::parse("127.0.0.1:5000/shop/web:a1f3c2d").unwrap();
+        assert_eq!(r.host.as_deref(), Some("127.0.0.1:5000"));
+        assert_eq!(r.repository, "shop/web");
+        assert_eq!(r.tag.as_deref(), Some("a1f3c2d"));
+        let r = ImageRef::parse("nginx:1.25@sha256:abc").unwrap();
+        assert_eq!((r.host, r.repository.as_str()), (None, "nginx"));
+        assert_eq!(r.digest.as_deref(), Some("sha256:abc"));
+        let r = ImageRef::parse("localhost/app").unwrap();
+        assert_eq!((r.host.as_deref(), r.tag), (Some("localhost"), None));
     }
 
     #[test]

@@ -515,3 +515,110 @@ mod sim {
         ));
     }
 }
+
+mod poller {
+    use super::super::ci_support::{manual_clock, secs};
+    use shipdeck::backend::ci::{self, CiConfig, ProviderKind};
+    use shipdeck::backend::pipelines::{PipelineEvent, PollerOptions, spawn_pipelines_poller};
+    use shipdeck::demo::ci::{CiSimOptions, NoDeploy, start_ci_and_registry};
+    use shipdeck::model::pipeline::StageStatus;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::mpsc;
+    use tokio::time::timeout;
+    use tokio_util::sync::CancellationToken;
+
+    fn opts() -> PollerOptions {
+        PollerOptions {
+            branches: ["develop", "staging", "master"].map(String::from).to_vec(),
+            interval: Duration::from_millis(50),
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_only_changes_and_the_open_run_detail() {
+        let (clock, clockfn) = manual_clock();
+        let sim = CiSimOptions {
+            fail_test_pct: 0,
+            fail_build_pct: 0,
+            ..CiSimOptions::default()
+        };
+        let (servers, _reg) = start_ci_and_registry(sim, clockfn, Arc::new(NoDeploy))
+            .await
+            .unwrap();
+        let provider = ci::provider(&servers.github_config(), BTreeMap::new()).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let h = spawn_pipelines_poller(provider, opts(), tx, cancel.clone());
+        // Nothing is polled before an app is selected.
+        assert!(
+            timeout(Duration::from_millis(150), rx.recv())
+                .await
+                .is_err()
+        );
+        h.select("web");
+        let Some(PipelineEvent::Runs { app, pipelines }) =
+            timeout(Duration::from_secs(5), rx.recv()).await.unwrap()
+        else {
+            panic!("expected runs");
+        };
+        assert_eq!(app, "web");
+        let branches: Vec<_> = pipelines.iter().map(|p| p.branch.as_str()).collect();
+        assert_eq!(branches, vec!["develop", "staging", "master"]);
+        // Several polls with nothing changed: no message.
+        assert!(
+            timeout(Duration::from_millis(300), rx.recv())
+                .await
+                .is_err()
+        );
+        clock.advance(secs(300));
+        let Some(PipelineEvent::Runs {
+            pipelines: later, ..
+        }) = timeout(Duration::from_secs(5), rx.recv()).await.unwrap()
+        else {
+            panic!("expected runs");
+        };
+        assert_ne!(later, pipelines);
+        let master = later.iter().find(|p| p.branch == "master").unwrap();
+        assert_eq!(master.status, StageStatus::WaitingApproval);
+        h.open(master.run_ref());
+        let ev = timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let PipelineEvent::Detail { run, detail } = ev else {
+            panic!("expected detail, got {ev:?}");
+        };
+        assert_eq!(run, master.run_ref());
+        assert_eq!(detail.approvals.len(), 1);
+        h.close();
+        cancel.cancel();
+    }
+
+    #[tokio::test]
+    async fn failures_arrive_as_events_with_the_error_text() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        drop(l);
+        let mut cfg = CiConfig::new(ProviderKind::Github, &url);
+        cfg.repo = Some("shop/{app}".into());
+        let provider = ci::provider(&cfg, BTreeMap::new()).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let h = spawn_pipelines_poller(provider, opts(), tx, cancel.clone());
+        h.select("web");
+        let ev = timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            ev,
+            PipelineEvent::Failed {
+                app: "web".into(),
+                error: "HTTP error: unreachable".into()
+            }
+        );
+        cancel.cancel();
+    }
+}

@@ -413,3 +413,47 @@ async fn error_bodies_become_typed_errors() {
         Err(RegistryError::Decode(_))
     ));
 }
+
+#[tokio::test]
+async fn digest_poller_flags_a_moved_tag() {
+    use shipdeck::backend::pipelines::{RegistryEvent, TagState, spawn_registry_poller};
+    let s = shipdeck::demo::registry::start_registry(&[("shop/web", &["v1"])])
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let h = spawn_registry_poller(
+        std::sync::Arc::new(client(s.url())),
+        Duration::from_millis(50),
+        tx,
+        cancel.clone(),
+    );
+    let v1 = ("shop/web".to_string(), "v1".to_string());
+    let gone = ("shop/web".to_string(), "gone".to_string());
+    h.watch(vec![v1.clone(), gone.clone()]);
+    async fn recv(rx: &mut tokio::sync::mpsc::Receiver<RegistryEvent>) -> RegistryEvent {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+    let RegistryEvent::Tags(first) = recv(&mut rx).await else {
+        panic!()
+    };
+    let before = s.registry().digest("shop/web", "v1").unwrap();
+    assert_eq!(first[&v1], TagState::Digest(before.clone()));
+    assert_eq!(first[&gone], TagState::Missing);
+    // Unchanged: no message; then the tag moves to another image.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), rx.recv())
+            .await
+            .is_err()
+    );
+    let after = s.registry().push_image("shop/web", "v1", "rebuilt");
+    let RegistryEvent::Tags(second) = recv(&mut rx).await else {
+        panic!()
+    };
+    assert_ne!(before, after);
+    assert_eq!(second[&v1], TagState::Digest(after));
+    cancel.cancel();
+}

@@ -230,6 +230,19 @@ pub fn provider(
     })
 }
 
+/// The configured provider, with per-app `pipeline` overrides; `None` when `[ci]` is absent.
+pub fn from_config(config: &crate::config::Config) -> Result<Option<Arc<dyn CiProvider>>, CiError> {
+    let Some(cfg) = &config.ci else {
+        return Ok(None);
+    };
+    let targets = config
+        .apps
+        .iter()
+        .filter_map(|a| a.pipeline.clone().map(|p| (a.name.clone(), p)))
+        .collect();
+    provider(cfg, targets).map(Some)
+}
+
 /// Resolves an app's repo/job/project: an explicit override, else the pattern with `{app}` replaced.
 pub(crate) fn target_for(
     targets: &BTreeMap<String, String>,
