@@ -4,6 +4,7 @@
 pub mod engine;
 pub mod github;
 pub mod jenkins;
+mod logs;
 
 pub use engine::{CiEngine, CiSimOptions, ClockFn, DeployHook, NoDeploy, SimError, SimRun};
 
