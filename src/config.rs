@@ -47,6 +47,12 @@ pub struct Config {
     /// `[alertmanager]`: the Alerts pane's source (absent: the pane shows a hint).
     #[serde(default)]
     pub alertmanager: Option<crate::backend::alertmanager::AlertmanagerConfig>,
+    /// The CI provider (GitHub Actions, Jenkins or GitLab); absent hides the Pipelines pane content.
+    #[serde(default)]
+    pub ci: Option<crate::backend::ci::CiConfig>,
+    /// The OCI registry holding the apps' images.
+    #[serde(default)]
+    pub registry: Option<crate::backend::registry::RegistryConfig>,
 }
 
 fn default_estate() -> String {
@@ -111,6 +117,10 @@ pub struct App {
     /// Registry repository, such as `shop/web`.
     #[serde(default)]
     pub repository: Option<String>,
+    /// CI pipeline of this app when it differs from the `[ci]` pattern: GitHub `owner/repo`,
+    /// Jenkins job path, or GitLab project.
+    #[serde(default)]
+    pub pipeline: Option<String>,
 }
 
 impl App {
@@ -282,6 +292,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("environments[0].promote_from"), "{err}");
+    }
+
+    #[test]
+    fn ci_and_registry_sections() {
+        let c = parse(
+            "[[environments]]\nname='p'\nnamespace='n'\n\
+             [[apps]]\nname='web'\npipeline='other/web-svc'\n\
+             [ci]\nprovider='jenkins'\nurl='https://ci.example'\njob='shop/{app}'\nuser='deploy'\ntoken_env='JENKINS_TOKEN'\n\
+             [registry]\nurl='https://registry.example'\nusername='ci'\npassword_env='REG_PW'\n",
+        )
+        .unwrap();
+        let ci = c.ci.unwrap();
+        assert_eq!(ci.provider, crate::backend::ci::ProviderKind::Jenkins);
+        assert_eq!(ci.branches, vec!["develop", "staging", "master"]);
+        assert_eq!(c.apps[0].pipeline.as_deref(), Some("other/web-svc"));
+        assert_eq!(c.registry.unwrap().interval_secs, 60);
+        let err =
+            parse("[[environments]]\nname='p'\nnamespace='n'\n[ci]\nprovider='circle'\nurl='x'\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("provider"), "{err}");
     }
 
     #[test]

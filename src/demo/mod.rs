@@ -4,10 +4,12 @@
 //! `Demo::start` builds the world (clock, controller, seeded estate) and serves it through the
 //! simulated Kubernetes API; `serve` is `shipdeck demo --serve`.
 
-pub mod kube_api;
-pub mod store;
 pub mod alertmanager;
+pub mod ci;
+pub mod kube_api;
 pub mod prometheus;
+pub mod registry;
+pub mod store;
 pub mod traffic;
 pub mod world;
 
@@ -172,6 +174,7 @@ impl Demo {
                     deployment: None,
                     containers: Vec::new(),
                     repository: Some(format!("shop/{name}")),
+                    pipeline: None,
                 })
                 .collect(),
         };

@@ -224,6 +224,7 @@ mod tests {
                 deployment: None,
                 containers: vec![],
                 repository: None,
+                pipeline: None,
             })
             .collect();
         c

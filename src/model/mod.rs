@@ -2,11 +2,12 @@
 //!
 //! Backends build these from wire types (stripping what no pane shows); the UI only ever reads them.
 
-pub mod board;
 pub mod alerts;
+pub mod board;
 pub mod fresh;
 pub mod kube;
 pub mod metrics;
+pub mod pipeline;
 
 pub use fresh::{Fresh, SourceHealth, SourceId};
 pub use kube::*;

@@ -1,16 +1,17 @@
 //! `render(&App, &mut Frame)`: pure drawing of the model, one file per pane; `theme` holds every
 //! style and `layout` where panes go. Every outside string passes `text::sanitize` (via
 //! `text::cell`) before it reaches a cell.
+pub mod alerts;
 pub mod board;
 pub mod detail;
 pub mod help;
 pub mod layout;
 pub mod logs;
+pub mod metrics;
+pub mod pipelines;
 pub mod placeholder;
 pub mod status_bar;
 pub mod theme;
-pub mod alerts;
-pub mod metrics;
 
 use crate::app::{App, Modal, Pane};
 use crate::text::cell;

@@ -4,17 +4,23 @@
 
 mod support;
 
+mod alertmanager;
+mod ci_github;
+mod ci_gitlab;
+mod ci_jenkins;
+mod ci_support;
 mod demo;
 mod e2e;
 mod kube_api;
 mod kube_backend;
 mod kubectl_rollout;
+mod monitor_render;
+mod pipelines_render;
+mod prometheus;
 #[allow(dead_code)]
 mod pty;
+mod registry;
 mod render;
 mod status;
-mod alertmanager;
-mod monitor_render;
-mod prometheus;
 mod support_real_servers;
 mod support_traffic;
