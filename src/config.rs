@@ -243,6 +243,48 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Checks that every named kubeconfig context exists, so a typo is a configuration error (exit 2)
+    /// rather than a pane that never loads.
+    pub fn check_contexts(&self, file: &Path) -> Result<(), ConfigError> {
+        for (i, env) in self.environments.iter().enumerate() {
+            let Some(context) = env.context.as_deref() else {
+                continue;
+            };
+            if context == "in-cluster" {
+                continue;
+            }
+            let key = format!("environments[{i}].context");
+            let kubeconfig = match env.kubeconfig.as_ref().or(self.kubeconfig.as_ref()) {
+                Some(path) => kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| format!("kubeconfig {}: {e}", path.display())),
+                None => kube::config::Kubeconfig::read()
+                    .map_err(|e| format!("kubeconfig ($KUBECONFIG or ~/.kube/config): {e}")),
+            };
+            let kubeconfig = kubeconfig.map_err(|reason| ConfigError::Invalid {
+                file: file.to_path_buf(),
+                key: key.clone(),
+                expected: format!("a context of a readable kubeconfig, but {reason}"),
+            })?;
+            if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+                let known: Vec<&str> = kubeconfig
+                    .contexts
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                return Err(ConfigError::Invalid {
+                    file: file.to_path_buf(),
+                    key,
+                    expected: format!(
+                        "a context in the kubeconfig; {context:?} is not one of {known:?}"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Environment {
     /// The namespace for an app (expands `{app}`).
     pub fn namespace_for(&self, app: &str) -> String {
@@ -313,6 +355,38 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("provider"), "{err}");
+    }
+
+    #[test]
+    fn missing_context_is_a_config_error() {
+        let dir = std::env::temp_dir().join(format!("shipdeck-ctx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kc = dir.join("kubeconfig");
+        std::fs::write(
+            &kc,
+            "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n\
+             users: [{name: u, user: {}}]\ncontexts: [{name: real, context: {cluster: c, user: u}}]\ncurrent-context: real\n",
+        )
+        .unwrap();
+        let text = format!(
+            "kubeconfig = {:?}\n[[environments]]\nname='p'\nnamespace='n'\ncontext='real'\n",
+            kc
+        );
+        parse(&text)
+            .unwrap()
+            .check_contexts(Path::new("c.toml"))
+            .unwrap();
+        let bad = text.replace("'real'", "'typo'");
+        let err = parse(&bad)
+            .unwrap()
+            .check_contexts(Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("environments[0].context") && err.contains("typo") && err.contains("real"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -134,7 +134,9 @@ fn load_config(path: Option<&std::path::Path>) -> Result<config::Config, config:
                 .into(),
         })?,
     };
-    config::Config::load(&path)
+    let config = config::Config::load(&path)?;
+    config.check_contexts(&path)?;
+    Ok(config)
 }
 
 /// A private directory for the demo's kubeconfig and config, removed on exit.

@@ -3,17 +3,111 @@ use crate::pty::Term;
 use std::time::Duration;
 
 const BOOT: Duration = Duration::from_secs(30);
+const STEP: Duration = Duration::from_secs(10);
 
 #[test]
 fn demo_board_detail_logs_filter_quit() {
     let mut term = Term::spawn(&["demo", "--seed", "7"], 120, 40, &[]);
-    term.wait_for("web", BOOT);
-    term.wait_for("worker", BOOT);
+    let board = term.wait_for("worker", BOOT);
+    assert!(board.contains("production (blue)"), "{board}");
+    term.wait_until(BOOT, "three live environments", |s| {
+        s.matches('●').count() >= 4
+    });
+
+    // Move to api, right to staging, open the deployment detail.
+    term.send("j");
+    term.send("l");
+    term.send("\r");
+    let detail = term.wait_for("DEPLOYMENT api @ staging", STEP);
+    term.wait_for("shop-green/api", STEP);
+    assert!(detail.contains("HISTORY") || term.wait_for("HISTORY", STEP).contains("HISTORY"));
+    term.wait_for("PODS", STEP);
+    term.wait_until(STEP, "a pod row", |s| {
+        s.contains("api-") && s.contains("Running")
+    });
+
+    // Logs of the selected pod.
+    term.send("l");
+    term.wait_until(STEP, "log lines", |s| {
+        s.contains("LOGS") && (s.contains("GET ") || s.contains("POST "))
+    });
+
+    // Back to the board and filter to worker.
+    term.send("\x1b");
+    std::thread::sleep(Duration::from_millis(100));
+    term.send("\x1b");
+    term.wait_until(STEP, "board focused", |s| !s.contains("LOGS"));
+    term.send("/wor");
+    term.wait_until(STEP, "filtered board", |s| {
+        s.contains("worker") && !s.contains("▸ web") && !s.contains("  api ")
+    });
+    term.send("\r");
+
     term.send("q");
-    assert_eq!(term.wait_exit(Duration::from_secs(10)), 0);
+    assert_eq!(term.wait_exit(STEP), 0);
     assert!(
         term.restored(),
         "terminal not restored:\n{}",
         term.contents()
     );
+}
+
+#[test]
+fn small_terminal_and_help() {
+    let mut term = Term::spawn(&["demo", "--seed", "7"], 80, 24, &[("NO_COLOR", "1")]);
+    term.wait_for("worker", BOOT);
+    term.send("?");
+    term.wait_for("HELP", STEP);
+    term.send("\x1b");
+    term.wait_until(STEP, "help closed", |s| !s.contains("HELP"));
+    term.send("q");
+    assert_eq!(term.wait_exit(STEP), 0);
+    assert!(term.restored());
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let mut term = Term::spawn(&["demo", "--seed", "7"], 100, 30, &[]);
+    term.wait_for("worker", BOOT);
+    let pid = term.pid().expect("pid");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    term.wait_exit(STEP);
+    assert!(
+        term.restored(),
+        "terminal not restored after SIGTERM:\n{}",
+        term.contents()
+    );
+}
+
+#[test]
+fn bad_config_exits_2_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "estate = 'x'\nbogus_key = 1\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .args(["--config", path.to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("bogus_key"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| !l.trim().is_empty()).count() <= 6,
+        true,
+        "{err}"
+    );
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .args(["--config", "/nonexistent/shipdeck.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/shipdeck.toml"));
 }
