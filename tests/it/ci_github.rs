@@ -420,6 +420,8 @@ mod sim {
         let opts = CiSimOptions {
             fail_test_pct: 0,
             fail_build_pct: 0,
+            // No new commits mid-test: runs are looked at by branch.
+            commit_every: jiff::SignedDuration::from_hours(1),
             ..CiSimOptions::default()
         };
         let (servers, registry) = start_ci_and_registry(opts, clockfn, hook.clone())
@@ -483,6 +485,8 @@ mod sim {
         let opts = CiSimOptions {
             apps: vec!["web".into()],
             fail_test_pct: 100,
+            // No new commits mid-test: runs are looked at by branch.
+            commit_every: jiff::SignedDuration::from_hours(1),
             ..CiSimOptions::default()
         };
         let (servers, _registry) =
@@ -583,13 +587,18 @@ mod poller {
         let master = later.iter().find(|p| p.branch == "master").unwrap();
         assert_eq!(master.status, StageStatus::WaitingApproval);
         h.open(master.run_ref());
-        let ev = timeout(Duration::from_secs(5), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        let PipelineEvent::Detail { run, detail } = ev else {
-            panic!("expected detail, got {ev:?}");
-        };
+        // Runs may still settle (a stage finishing on the next advance); the detail follows.
+        let (run, detail) = timeout(Duration::from_secs(5), async {
+            loop {
+                match rx.recv().await.unwrap() {
+                    PipelineEvent::Detail { run, detail } => break (run, detail),
+                    PipelineEvent::Runs { .. } => continue,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        })
+        .await
+        .unwrap();
         assert_eq!(run, master.run_ref());
         assert_eq!(detail.approvals.len(), 1);
         h.close();

@@ -187,6 +187,9 @@ pub struct CiEngine {
     hook: Arc<dyn DeployHook>,
     registry: Option<SimRegistry>,
     state: Mutex<State>,
+    /// Held for a whole `advance`, effects included, so that when any `advance` returns, the
+    /// effects of every stage finished so far have run (the ticker and requests both advance).
+    advancing: Mutex<()>,
 }
 
 const AUTHORS: [&str; 4] = ["ana", "bo", "chen", "dee"];
@@ -238,6 +241,7 @@ impl CiEngine {
             hook,
             registry,
             state: Mutex::new(st),
+            advancing: Mutex::new(()),
         });
         engine.advance();
         engine
@@ -253,6 +257,7 @@ impl CiEngine {
 
     /// Moves every run to the clock's present and runs the side effects of finished stages.
     pub fn advance(&self) {
+        let _serial = self.advancing.lock();
         let now = self.now();
         let effects = match self.state.lock() {
             Ok(mut st) => step_all(&self.opts, &mut st, now),
