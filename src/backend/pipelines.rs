@@ -319,6 +319,24 @@ pub fn spawn_pipelines_poller(
     PipelinesHandle { cmd: cmd_tx }
 }
 
+/// The CI poller for the configured `[ci]` source (with `apps[].pipeline` overrides); `None` when
+/// CI is not configured.
+pub fn spawn_pipelines_poller_from_config(
+    config: &crate::config::Config,
+    tx: mpsc::Sender<PipelineEvent>,
+    cancel: CancellationToken,
+) -> Result<Option<PipelinesHandle>, CiError> {
+    let (Some(cfg), Some(provider)) = (&config.ci, ci::from_config(config)?) else {
+        return Ok(None);
+    };
+    Ok(Some(spawn_pipelines_poller(
+        provider,
+        PollerOptions::from(cfg),
+        tx,
+        cancel,
+    )))
+}
+
 /// What the registry says about one (repository, tag).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TagState {
@@ -421,6 +439,20 @@ pub fn spawn_registry_poller(
         }
     });
     RegistryHandle { watch: wtx }
+}
+
+/// The registry digest poller for the configured `[registry]`; `None` when it is not configured.
+pub fn spawn_registry_poller_from_config(
+    config: &crate::config::Config,
+    tx: mpsc::Sender<RegistryEvent>,
+    cancel: CancellationToken,
+) -> Result<Option<RegistryHandle>, RegistryError> {
+    let Some(cfg) = &config.registry else {
+        return Ok(None);
+    };
+    let client = Arc::new(RegistryClient::new(cfg)?);
+    let interval = Duration::from_secs(cfg.interval_secs.max(1));
+    Ok(Some(spawn_registry_poller(client, interval, tx, cancel)))
 }
 
 #[cfg(test)]
