@@ -689,6 +689,39 @@ mod poller {
     }
 
     #[tokio::test]
+    async fn a_rate_limit_stops_polling_until_retry_after() {
+        use super::super::ci_support::{Recorder, Reply};
+        let rec = Recorder::start().await;
+        rec.on(
+            "GET",
+            "/repos/shop/web/actions/runs?branch=develop&per_page=1",
+            Reply::json(429, r#"{"message":"secondary rate limit"}"#).header("retry-after", "30"),
+        );
+        let mut cfg = CiConfig::new(ProviderKind::Github, &rec.url);
+        cfg.repo = Some("shop/{app}".into());
+        let provider = ci::provider(&cfg, BTreeMap::new()).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let h = spawn_pipelines_poller(provider, opts(), tx, cancel.clone());
+        h.select("web");
+        let ev = timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            ev,
+            PipelineEvent::Failed {
+                app: "web".into(),
+                error: "rate limited, retry in 30s".into()
+            }
+        );
+        // Six intervals later: still only the one request.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(rec.take().len(), 1);
+        cancel.cancel();
+    }
+
+    #[tokio::test]
     async fn failures_arrive_as_events_with_the_error_text() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
