@@ -5,7 +5,7 @@
 use crate::backend::ci::{self, CiConfig, CiError, CiProvider};
 use crate::backend::registry::{RegistryClient, RegistryError};
 use crate::model::pipeline::{Pipeline, RunDetail, RunRef};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -56,6 +56,7 @@ impl From<&CiConfig> for PollerOptions {
 #[derive(Debug)]
 enum Cmd {
     Select(String),
+    Apps(Vec<String>),
     Open(RunRef),
     Close,
     Refresh,
@@ -71,6 +72,10 @@ impl PipelinesHandle {
     /// Polls `app` from now on (immediately).
     pub fn select(&self, app: &str) {
         let _ = self.cmd.send(Cmd::Select(app.to_string()));
+    }
+    /// Also polls these apps, one per poll in turn, so the board can show every app's CI state.
+    pub fn watch_apps(&self, apps: Vec<String>) {
+        let _ = self.cmd.send(Cmd::Apps(apps));
     }
     /// Fetches the run's detail now and on every poll until `close`.
     pub fn open(&self, run: RunRef) {
@@ -100,24 +105,49 @@ pub fn next_delay(interval: Duration, failures: u32, retry_after: Option<Duratio
 
 struct PollState {
     app: Option<String>,
+    /// Every app, polled round-robin one per tick (for the board's CI state).
+    apps: Vec<String>,
+    next_bg: usize,
     open: Option<RunRef>,
-    last_runs: Option<Arc<[Pipeline]>>,
+    last_runs: HashMap<String, Arc<[Pipeline]>>,
     last_detail: Option<Arc<RunDetail>>,
     failures: u32,
     retry_after: Option<Duration>,
 }
 
-async fn poll_once(
+impl PollState {
+    fn idle(&self) -> bool {
+        self.app.is_none() && self.apps.is_empty()
+    }
+
+    /// The selected app, then one other app in turn.
+    fn due_apps(&mut self) -> Vec<String> {
+        let mut v: Vec<String> = self.app.iter().cloned().collect();
+        let others: Vec<&String> = self
+            .apps
+            .iter()
+            .filter(|a| Some(*a) != self.app.as_ref())
+            .collect();
+        if !others.is_empty() {
+            let a = others[self.next_bg % others.len()].clone();
+            self.next_bg = self.next_bg.wrapping_add(1);
+            v.push(a);
+        }
+        v
+    }
+}
+
+async fn poll_app(
     provider: &dyn CiProvider,
     opts: &PollerOptions,
+    app: &str,
     st: &mut PollState,
     tx: &mpsc::Sender<PipelineEvent>,
-) {
-    let Some(app) = st.app.clone() else { return };
+) -> Result<(), CiError> {
     let mut runs = Vec::new();
-    let mut error: Option<CiError> = None;
+    let mut error = None;
     for branch in &opts.branches {
-        match provider.latest_run(&app, branch).await {
+        match provider.latest_run(app, branch).await {
             Ok(Some(p)) => runs.push(p),
             Ok(None) => {}
             Err(e) => {
@@ -126,35 +156,56 @@ async fn poll_once(
             }
         }
     }
-    match error {
+    if let Some(e) = error {
+        st.last_runs.remove(app);
+        let _ = tx
+            .send(PipelineEvent::Failed {
+                app: app.to_string(),
+                error: e.to_string(),
+            })
+            .await;
+        return Err(e);
+    }
+    let runs: Arc<[Pipeline]> = runs.into();
+    if st.last_runs.get(app).map(|r| &**r) != Some(&*runs) {
+        // Remember only once sent: a poll dropped mid-send must send again.
+        let _ = tx
+            .send(PipelineEvent::Runs {
+                app: app.to_string(),
+                pipelines: runs.clone(),
+            })
+            .await;
+        st.last_runs.insert(app.to_string(), runs);
+    }
+    Ok(())
+}
+
+async fn poll_once(
+    provider: &dyn CiProvider,
+    opts: &PollerOptions,
+    st: &mut PollState,
+    tx: &mpsc::Sender<PipelineEvent>,
+) {
+    let mut failure = None;
+    for app in st.due_apps() {
+        if let Err(e) = poll_app(provider, opts, &app, st, tx).await {
+            failure = Some(e);
+            // One failing source fails every app alike; back off instead of trying the rest.
+            break;
+        }
+    }
+    match failure {
         Some(e) => {
             st.failures = st.failures.saturating_add(1);
-            st.retry_after = match &e {
-                CiError::RateLimited { retry_after } => Some(*retry_after),
+            st.retry_after = match e {
+                CiError::RateLimited { retry_after } => Some(retry_after),
                 _ => None,
             };
-            st.last_runs = None;
-            let _ = tx
-                .send(PipelineEvent::Failed {
-                    app: app.clone(),
-                    error: e.to_string(),
-                })
-                .await;
+            return;
         }
         None => {
             st.failures = 0;
             st.retry_after = None;
-            let runs: Arc<[Pipeline]> = runs.into();
-            if st.last_runs.as_deref() != Some(&*runs) {
-                // Remember only once sent: a poll dropped mid-send must send again.
-                let _ = tx
-                    .send(PipelineEvent::Runs {
-                        app: app.clone(),
-                        pipelines: runs.clone(),
-                    })
-                    .await;
-                st.last_runs = Some(runs);
-            }
         }
     }
     if let Some(run) = st.open.clone() {
@@ -184,7 +235,7 @@ async fn poll_once(
     }
 }
 
-/// Starts the CI poller. It polls nothing until `select(app)`.
+/// Starts the CI poller. It polls nothing until `select(app)` or `watch_apps`.
 pub fn spawn_pipelines_poller(
     provider: Arc<dyn CiProvider>,
     opts: PollerOptions,
@@ -195,8 +246,10 @@ pub fn spawn_pipelines_poller(
     tokio::spawn(async move {
         let mut st = PollState {
             app: None,
+            apps: Vec::new(),
+            next_bg: 0,
             open: None,
-            last_runs: None,
+            last_runs: HashMap::new(),
             last_detail: None,
             failures: 0,
             retry_after: None,
@@ -208,7 +261,7 @@ pub fn spawn_pipelines_poller(
                 Some(c) => Some(c),
                 None => {
                     let wait = async {
-                        if st.app.is_some() {
+                        if !st.idle() {
                             tokio::time::sleep_until(due).await
                         } else {
                             futures::future::pending::<()>().await
@@ -228,11 +281,13 @@ pub fn spawn_pipelines_poller(
                 match cmd {
                     Cmd::Select(app) => {
                         if st.app.as_deref() != Some(app.as_str()) {
+                            // The new selection's runs are sent even if unchanged since last seen.
+                            st.last_runs.remove(&app);
                             st.app = Some(app);
-                            st.last_runs = None;
                             st.failures = 0;
                         }
                     }
+                    Cmd::Apps(apps) => st.apps = apps,
                     Cmd::Open(run) => {
                         st.open = Some(run);
                         st.last_detail = None;
@@ -262,6 +317,24 @@ pub fn spawn_pipelines_poller(
         }
     });
     PipelinesHandle { cmd: cmd_tx }
+}
+
+/// The CI poller for the configured `[ci]` source (with `apps[].pipeline` overrides); `None` when
+/// CI is not configured.
+pub fn spawn_pipelines_poller_from_config(
+    config: &crate::config::Config,
+    tx: mpsc::Sender<PipelineEvent>,
+    cancel: CancellationToken,
+) -> Result<Option<PipelinesHandle>, CiError> {
+    let (Some(cfg), Some(provider)) = (&config.ci, ci::from_config(config)?) else {
+        return Ok(None);
+    };
+    Ok(Some(spawn_pipelines_poller(
+        provider,
+        PollerOptions::from(cfg),
+        tx,
+        cancel,
+    )))
 }
 
 /// What the registry says about one (repository, tag).
@@ -366,6 +439,20 @@ pub fn spawn_registry_poller(
         }
     });
     RegistryHandle { watch: wtx }
+}
+
+/// The registry digest poller for the configured `[registry]`; `None` when it is not configured.
+pub fn spawn_registry_poller_from_config(
+    config: &crate::config::Config,
+    tx: mpsc::Sender<RegistryEvent>,
+    cancel: CancellationToken,
+) -> Result<Option<RegistryHandle>, RegistryError> {
+    let Some(cfg) = &config.registry else {
+        return Ok(None);
+    };
+    let client = Arc::new(RegistryClient::new(cfg)?);
+    let interval = Duration::from_secs(cfg.interval_secs.max(1));
+    Ok(Some(spawn_registry_poller(client, interval, tx, cancel)))
 }
 
 #[cfg(test)]

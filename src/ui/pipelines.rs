@@ -261,6 +261,24 @@ pub fn render_pane(d: &PaneData<'_>, area: Rect, buf: &mut Buffer, colors: bool)
     Paragraph::new(lines).render(area, buf);
 }
 
+/// Seconds until a label of the pane changes (a running stage's elapsed time, a run's age), so the
+/// UI can arm its age timer instead of redrawing on a tick; `None` when nothing on it moves.
+pub fn next_label_change(pipelines: &[Pipeline], now: Timestamp) -> Option<i64> {
+    pipelines
+        .iter()
+        .filter_map(|p| {
+            let running = p.stages.iter().any(|s| {
+                s.status == StageStatus::Running && s.started.is_some() && s.duration.is_none()
+            });
+            if running {
+                Some(1)
+            } else {
+                p.started.map(|t| crate::clock::next_age_change(now, t))
+            }
+        })
+        .min()
+}
+
 /// The run detail as lines for a width.
 pub fn detail_lines(d: &DetailData<'_>, w: usize, colors: bool) -> Vec<Line<'static>> {
     let mut out = Vec::new();
@@ -350,6 +368,31 @@ pub fn render_detail(d: &DetailData<'_>, area: Rect, buf: &mut Buffer, colors: b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_changes() {
+        let now: Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let mut p = Pipeline {
+            app: "web".into(),
+            branch: "develop".into(),
+            run_id: "1".into(),
+            number: None,
+            status: StageStatus::Success,
+            stages: vec![],
+            commit: Default::default(),
+            started: Some("2026-01-01T00:00:30Z".parse().unwrap()),
+            url: None,
+        };
+        assert_eq!(next_label_change(std::slice::from_ref(&p), now), Some(30));
+        p.stages.push(Stage {
+            name: "build".into(),
+            status: StageStatus::Running,
+            started: p.started,
+            duration: None,
+        });
+        assert_eq!(next_label_change(&[p], now), Some(1));
+        assert_eq!(next_label_change(&[], now), None);
+    }
 
     #[test]
     fn durations() {

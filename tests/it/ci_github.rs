@@ -164,7 +164,11 @@ async fn run_detail_with_failing_step_log_tail_through_the_redirect() {
         "/repos/shop/web/actions/jobs/399445001/logs",
         Reply::text(302, "").header(
             "location",
-            &format!("{}/blob/logs/399445001.txt?sig=x", rec.url),
+            // Another host name for the same loopback server: the redirect leaves the API host.
+            &format!(
+                "{}/blob/logs/399445001.txt?sig=x",
+                rec.url.replace("127.0.0.1", "localhost")
+            ),
         ),
     );
     rec.on(
@@ -175,8 +179,15 @@ async fn run_detail_with_failing_step_log_tail_through_the_redirect() {
     let dir = tempfile::tempdir().unwrap();
     let gh = provider(&rec.url, &dir);
     let d = ci::run_detail(&gh, &run_ref("30433700")).await.unwrap();
+    let reqs = rec.take();
+    assert_eq!(reqs[2].header("authorization"), Some("Bearer ghp_test123"));
     assert_eq!(
-        lines(&rec.take()),
+        reqs[3].header("authorization"),
+        None,
+        "the token never leaves the API host"
+    );
+    assert_eq!(
+        lines(&reqs),
         vec![
             "GET /repos/shop/web/actions/runs/30433700",
             "GET /repos/shop/web/actions/runs/30433700/jobs?per_page=100",
@@ -420,6 +431,8 @@ mod sim {
         let opts = CiSimOptions {
             fail_test_pct: 0,
             fail_build_pct: 0,
+            // No new commits mid-test: runs are looked at by branch.
+            commit_every: jiff::SignedDuration::from_hours(1),
             ..CiSimOptions::default()
         };
         let (servers, registry) = start_ci_and_registry(opts, clockfn, hook.clone())
@@ -478,11 +491,59 @@ mod sim {
     }
 
     #[tokio::test]
+    async fn the_ticker_deploys_without_anyone_asking() {
+        let (clock, clockfn) = manual_clock();
+        let hook = Arc::new(RecordingHook::default());
+        let opts = CiSimOptions {
+            apps: vec!["web".into()],
+            fail_test_pct: 0,
+            fail_build_pct: 0,
+            ..CiSimOptions::default()
+        };
+        let (servers, registry) = start_ci_and_registry(opts, clockfn, hook.clone())
+            .await
+            .unwrap();
+        let tags_before = registry.registry().tags("shop/web").len();
+        // New commits run test → build → push → deploy; no request is made.
+        clock.advance(secs(600));
+        let develop_deploys = || {
+            let calls = hook.calls.lock().unwrap();
+            calls
+                .iter()
+                .filter(|c| c.1 == "develop")
+                .map(|c| c.2.clone())
+                .collect::<Vec<_>>()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        // The first run's deploy, then a new commit's.
+        while develop_deploys().len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no deploy happened on its own"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let develop = servers.engine().runs("web", "develop");
+        let newest = develop_deploys().last().unwrap().clone();
+        assert!(
+            develop
+                .iter()
+                .any(|r| r.number >= 2 && r.image.as_deref() == Some(newest.as_str()))
+        );
+        assert!(
+            registry.registry().tags("shop/web").len() > tags_before,
+            "a new tag was pushed"
+        );
+    }
+
+    #[tokio::test]
     async fn failed_run_log_tail_rerun_and_cancel() {
         let (clock, clockfn) = manual_clock();
         let opts = CiSimOptions {
             apps: vec!["web".into()],
             fail_test_pct: 100,
+            // No new commits mid-test: runs are looked at by branch.
+            commit_every: jiff::SignedDuration::from_hours(1),
             ..CiSimOptions::default()
         };
         let (servers, _registry) =
@@ -583,16 +644,80 @@ mod poller {
         let master = later.iter().find(|p| p.branch == "master").unwrap();
         assert_eq!(master.status, StageStatus::WaitingApproval);
         h.open(master.run_ref());
+        // Runs may still settle (a stage finishing on the next advance); the detail follows.
+        let (run, detail) = timeout(Duration::from_secs(5), async {
+            loop {
+                match rx.recv().await.unwrap() {
+                    PipelineEvent::Detail { run, detail } => break (run, detail),
+                    PipelineEvent::Runs { .. } => continue,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(run, master.run_ref());
+        assert_eq!(detail.approvals.len(), 1);
+        h.close();
+        cancel.cancel();
+    }
+
+    #[tokio::test]
+    async fn every_watched_app_is_polled_in_turn() {
+        let (_clock, clockfn) = manual_clock();
+        let (servers, _reg) =
+            start_ci_and_registry(CiSimOptions::default(), clockfn, Arc::new(NoDeploy))
+                .await
+                .unwrap();
+        let provider = ci::provider(&servers.github_config(), BTreeMap::new()).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let h = spawn_pipelines_poller(provider, opts(), tx, cancel.clone());
+        h.watch_apps(vec!["web".into(), "api".into(), "worker".into()]);
+        let mut seen = std::collections::BTreeSet::new();
+        timeout(Duration::from_secs(5), async {
+            while seen.len() < 3 {
+                if let Some(PipelineEvent::Runs { app, pipelines }) = rx.recv().await {
+                    assert_eq!(pipelines.len(), 3);
+                    seen.insert(app);
+                }
+            }
+        })
+        .await
+        .unwrap();
+        cancel.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_rate_limit_stops_polling_until_retry_after() {
+        use super::super::ci_support::{Recorder, Reply};
+        let rec = Recorder::start().await;
+        rec.on(
+            "GET",
+            "/repos/shop/web/actions/runs?branch=develop&per_page=1",
+            Reply::json(429, r#"{"message":"secondary rate limit"}"#).header("retry-after", "30"),
+        );
+        let mut cfg = CiConfig::new(ProviderKind::Github, &rec.url);
+        cfg.repo = Some("shop/{app}".into());
+        let provider = ci::provider(&cfg, BTreeMap::new()).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let h = spawn_pipelines_poller(provider, opts(), tx, cancel.clone());
+        h.select("web");
         let ev = timeout(Duration::from_secs(5), rx.recv())
             .await
             .unwrap()
             .unwrap();
-        let PipelineEvent::Detail { run, detail } = ev else {
-            panic!("expected detail, got {ev:?}");
-        };
-        assert_eq!(run, master.run_ref());
-        assert_eq!(detail.approvals.len(), 1);
-        h.close();
+        assert_eq!(
+            ev,
+            PipelineEvent::Failed {
+                app: "web".into(),
+                error: "rate limited, retry in 30s".into()
+            }
+        );
+        // Six intervals later: still only the one request.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(rec.take().len(), 1);
         cancel.cancel();
     }
 

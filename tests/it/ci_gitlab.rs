@@ -223,3 +223,91 @@ async fn bad_input_becomes_typed_errors() {
         })
     );
 }
+
+mod sim {
+    use super::super::ci_support::{RecordingHook, manual_clock, secs};
+    use shipdeck::backend::ci::{self, CiError, CiProvider, gitlab::Gitlab};
+    use shipdeck::demo::ci::{CiSimOptions, start_ci_and_registry};
+    use shipdeck::model::pipeline::StageStatus;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn manual_job_played_as_approval_then_production_deploys() {
+        let (clock, clockfn) = manual_clock();
+        let hook = Arc::new(RecordingHook::default());
+        let opts = CiSimOptions {
+            fail_test_pct: 0,
+            fail_build_pct: 0,
+            // No new commits mid-test: runs are looked at by branch.
+            commit_every: jiff::SignedDuration::from_hours(1),
+            ..CiSimOptions::default()
+        };
+        let (servers, _reg) = start_ci_and_registry(opts, clockfn, hook.clone())
+            .await
+            .unwrap();
+        let g = Gitlab::new(&servers.gitlab_config(), BTreeMap::new()).unwrap();
+        clock.advance(secs(200));
+        let p = g.latest_run("worker", "master").await.unwrap().unwrap();
+        assert_eq!(p.status, StageStatus::WaitingApproval);
+        let stages: Vec<_> = p
+            .stages
+            .iter()
+            .map(|s| (s.name.as_str(), s.status))
+            .collect();
+        assert_eq!(
+            stages,
+            vec![
+                ("test", StageStatus::Success),
+                ("build", StageStatus::Success),
+                ("deploy", StageStatus::WaitingApproval)
+            ]
+        );
+        let d = ci::run_detail(&g, &p.run_ref()).await.unwrap();
+        assert_eq!(d.approvals.len(), 1);
+        assert_eq!(d.approvals[0].name, "deploy production");
+        // Playing a job that is not manual is refused.
+        let mut wrong = d.approvals[0].clone();
+        wrong.id = d.jobs[0].id.clone();
+        assert!(matches!(
+            g.approve(&wrong).await,
+            Err(CiError::Http {
+                status: Some(400),
+                ..
+            })
+        ));
+        g.approve(&d.approvals[0]).await.unwrap();
+        clock.advance(secs(20));
+        let p = g.latest_run("worker", "master").await.unwrap().unwrap();
+        assert_eq!(p.status, StageStatus::Success);
+        assert!(
+            hook.calls
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|c| c.0 == "worker" && c.1 == "master")
+        );
+        // (A newer commit may have started meanwhile: look at this pipeline by id.)
+        g.rerun(&p.run_ref()).await.unwrap();
+        assert_eq!(
+            g.run_jobs(&p.run_ref()).await.unwrap().0.status,
+            StageStatus::Running
+        );
+        g.cancel(&p.run_ref()).await.unwrap();
+        assert_eq!(
+            g.run_jobs(&p.run_ref()).await.unwrap().0.status,
+            StageStatus::Cancelled
+        );
+        assert!(matches!(
+            ci::run_detail(
+                &g,
+                &shipdeck::model::pipeline::RunRef {
+                    id: "999".into(),
+                    ..p.run_ref()
+                }
+            )
+            .await,
+            Err(CiError::NotFound(_))
+        ));
+    }
+}

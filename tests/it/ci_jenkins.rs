@@ -334,6 +334,8 @@ mod sim {
         let opts = CiSimOptions {
             fail_test_pct: 0,
             fail_build_pct: 0,
+            // No new commits mid-test: runs are looked at by branch.
+            commit_every: jiff::SignedDuration::from_hours(1),
             ..CiSimOptions::default()
         };
         let engine = CiEngine::new(opts, clockfn, hook.clone(), None);

@@ -113,6 +113,13 @@ fn not_found(code: &str) -> impl Fn(&RegistryError) -> bool + '_ {
 async fn contract(url: &str) {
     let c = client(url);
     c.ping().await.unwrap();
+    let base = reqwest::get(format!("{url}/v2/")).await.unwrap();
+    assert_eq!(base.status(), 200);
+    assert_eq!(
+        base.headers()["docker-distribution-api-version"],
+        "registry/2.0"
+    );
+    assert_eq!(base.text().await.unwrap(), "{}");
     let e = c.tags("shop/none").await.unwrap_err();
     assert!(not_found("NAME_UNKNOWN")(&e), "{e:?}");
 

@@ -1,8 +1,9 @@
 //! The simulated CI servers: one pipeline engine on the simulated clock, served as GitHub Actions
-//! REST and Jenkins `wfapi` on 127.0.0.1 ephemeral ports, advanced by a ticker so deploys happen
+//! REST, Jenkins `wfapi` and GitLab CI REST v4 on 127.0.0.1 ephemeral ports, advanced by a ticker so deploys happen
 //! (and the board moves) without anyone polling.
 pub mod engine;
 pub mod github;
+pub mod gitlab;
 pub mod jenkins;
 mod logs;
 
@@ -34,6 +35,7 @@ impl Default for CiServeOptions {
 pub struct CiServers {
     github: String,
     jenkins: String,
+    gitlab: String,
     engine: Arc<CiEngine>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -44,6 +46,9 @@ impl CiServers {
     }
     pub fn jenkins_url(&self) -> &str {
         &self.jenkins
+    }
+    pub fn gitlab_url(&self) -> &str {
+        &self.gitlab
     }
     pub fn engine(&self) -> &Arc<CiEngine> {
         &self.engine
@@ -60,6 +65,17 @@ impl CiServers {
     pub fn jenkins_config(&self) -> CiConfig {
         let mut c = CiConfig::new(ProviderKind::Jenkins, &self.jenkins);
         c.job = Some("{app}".into());
+        c.branches = self.engine.options().branches.clone();
+        c.interval_secs = 2;
+        c
+    }
+}
+
+impl CiServers {
+    /// `[ci]` for the simulated GitLab (project `{owner}/{app}`).
+    pub fn gitlab_config(&self) -> CiConfig {
+        let mut c = CiConfig::new(ProviderKind::Gitlab, &self.gitlab);
+        c.project = Some(format!("{}/{{app}}", self.engine.options().owner));
         c.branches = self.engine.options().branches.clone();
         c.interval_secs = 2;
         c
@@ -98,6 +114,7 @@ pub async fn start_ci_with(
     let (github, t1) = serve(|u| github::router(engine.clone(), u)).await?;
     let (jenkins, t2) =
         serve(|u| jenkins::router(engine.clone(), u, opts.jenkins_require_crumb)).await?;
+    let (gitlab, t3) = serve(|u| gitlab::router(engine.clone(), u)).await?;
     let ticker = {
         let engine = engine.clone();
         tokio::spawn(async move {
@@ -112,8 +129,9 @@ pub async fn start_ci_with(
     Ok(CiServers {
         github,
         jenkins,
+        gitlab,
         engine,
-        tasks: vec![t1, t2, ticker],
+        tasks: vec![t1, t2, t3, ticker],
     })
 }
 
