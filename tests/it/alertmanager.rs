@@ -177,9 +177,9 @@ async fn contract(client: &AlertmanagerClient, logs: &(dyn Fn() -> String + Sync
 async fn sim(source: Arc<FakeTraffic>) -> shipdeck::demo::prometheus::SimServerHandle {
     let opts = AmSimOptions {
         rules: AlertRules {
-            error_window_secs: 10,
+            error_window_secs: 3,
             error_for_secs: 0,
-            crashloop_window_secs: 10,
+            crashloop_window_secs: 5,
             ..Default::default()
         },
         eval_secs: 1,

@@ -161,6 +161,14 @@ pub async fn start_alertmanager_with(
     ))
 }
 
+/// The `[alertmanager]` config the demo hands the console: this server, short poll interval.
+pub fn demo_config(handle: &SimServerHandle) -> crate::backend::alertmanager::AlertmanagerConfig {
+    let mut cfg = crate::backend::alertmanager::AlertmanagerConfig::new(handle.url());
+    cfg.interval_secs = 2;
+    cfg.timeout_secs = 5;
+    cfg
+}
+
 /// Alertmanager's error shape: a JSON string.
 fn error(code: StatusCode, message: impl Into<String>) -> Response {
     (code, Json(json!(message.into()))).into_response()

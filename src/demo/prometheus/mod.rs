@@ -169,6 +169,14 @@ pub async fn start_prometheus_with(
     ))
 }
 
+/// The `[prometheus]` config the demo hands the console: this server, short poll interval.
+pub fn demo_config(handle: &SimServerHandle) -> crate::backend::prometheus::PrometheusConfig {
+    let mut cfg = crate::backend::prometheus::PrometheusConfig::new(handle.url());
+    cfg.interval_secs = 2;
+    cfg.timeout_secs = 5;
+    cfg
+}
+
 type Params = Form<Vec<(String, String)>>;
 
 fn param<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
