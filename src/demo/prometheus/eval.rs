@@ -5,7 +5,7 @@
 //! `group` with `by`/`without`; `histogram_quantile`; arithmetic, comparison and set operators between
 //! vectors (one-to-one, `on`/`ignoring`) and scalars. Anything else is an `execution` error.
 use super::functions::{extrapolated, histogram_quantile, instant_rate};
-use super::store::{Labels, Store};
+use super::store::{Labels, Series, Store};
 use promql_parser::label::Matchers;
 use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_AVG, T_COUNT, T_DIV, T_EQLC, T_GROUP, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS,
@@ -15,7 +15,9 @@ use promql_parser::parser::{
     self, AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, Offset, VectorMatchCardinality,
     VectorSelector,
 };
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -106,7 +108,7 @@ fn check_depth(e: &Expr) -> R<()> {
 /// Evaluates at one instant (unix ms).
 pub fn instant(store: &Store, expr: &Expr, t: i64) -> R<Value> {
     check_depth(expr)?;
-    let mut v = Ev { store }.eval(expr, t)?;
+    let mut v = Ev::new(store).eval(expr, t)?;
     if let Value::Vector(s) = &mut v {
         s.sort_by(|a, b| a.labels.cmp(&b.labels));
     }
@@ -116,7 +118,7 @@ pub fn instant(store: &Store, expr: &Expr, t: i64) -> R<Value> {
 /// Evaluates at every step from `start` to `end` (unix ms) into a matrix.
 pub fn range(store: &Store, expr: &Expr, start: i64, end: i64, step: i64) -> R<Vec<RangeRow>> {
     check_depth(expr)?;
-    let ev = Ev { store };
+    let ev = Ev::new(store);
     let mut rows: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
     let mut t = start;
     while t <= end {
@@ -148,6 +150,18 @@ pub fn range(store: &Store, expr: &Expr, start: i64, end: i64, step: i64) -> R<V
 
 struct Ev<'a> {
     store: &'a Store,
+    /// Series each selector matched, by the selector's address: a range query evaluates the same
+    /// AST at every step, so the label matching is done once.
+    selected: RefCell<HashMap<*const VectorSelector, Vec<&'a Series>>>,
+}
+
+impl<'a> Ev<'a> {
+    fn new(store: &'a Store) -> Self {
+        Self {
+            store,
+            selected: RefCell::new(HashMap::new()),
+        }
+    }
 }
 
 fn drop_name(mut l: Labels) -> Labels {
@@ -161,7 +175,7 @@ fn matches(m: &Matchers, labels: &Labels) -> bool {
     all(&m.matchers) && (m.or_matchers.is_empty() || m.or_matchers.iter().any(|g| all(g)))
 }
 
-impl Ev<'_> {
+impl<'a> Ev<'a> {
     fn eval(&self, e: &Expr, t: i64) -> R<Value> {
         match e {
             Expr::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
@@ -187,6 +201,7 @@ impl Ev<'_> {
                 let range = ms.range.as_millis() as i64;
                 let rows = self
                     .selected(&ms.vs)
+                    .into_iter()
                     .map(|s| RangeRow {
                         labels: s.labels.clone(),
                         points: s.range(at - range, at),
@@ -214,22 +229,30 @@ impl Ev<'_> {
         })
     }
 
-    fn selected<'s>(
-        &'s self,
-        vs: &'s VectorSelector,
-    ) -> impl Iterator<Item = &'s super::store::Series> + 's {
-        self.store.series().filter(move |s| {
-            vs.name
-                .as_ref()
-                .is_none_or(|n| s.labels.get("__name__") == Some(n))
-                && matches(&vs.matchers, &s.labels)
-        })
+    fn selected(&self, vs: &VectorSelector) -> Vec<&'a Series> {
+        let key = vs as *const VectorSelector;
+        if let Some(v) = self.selected.borrow().get(&key) {
+            return v.clone();
+        }
+        let v: Vec<&'a Series> = self
+            .store
+            .series()
+            .filter(|s| {
+                vs.name
+                    .as_ref()
+                    .is_none_or(|n| s.labels.get("__name__") == Some(n))
+                    && matches(&vs.matchers, &s.labels)
+            })
+            .collect();
+        self.selected.borrow_mut().insert(key, v.clone());
+        v
     }
 
     fn select(&self, vs: &VectorSelector, t: i64) -> R<Value> {
         let at = self.at(vs, t)?;
         Ok(Value::Vector(
             self.selected(vs)
+                .into_iter()
                 .filter_map(|s| {
                     s.instant(at).map(|(_, v)| Sample {
                         labels: s.labels.clone(),
