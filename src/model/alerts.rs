@@ -159,6 +159,38 @@ pub struct NewSilence {
     pub comment: String,
 }
 
+impl NewSilence {
+    /// A silence prefilled for one alert: equal matchers on `alertname`, `namespace` and `app`
+    /// (those it has; all its labels when it has none of them), from `now` for `duration`.
+    pub fn for_alert(
+        alert: &Alert,
+        now: Timestamp,
+        duration: jiff::SignedDuration,
+        created_by: &str,
+        comment: &str,
+    ) -> Self {
+        let mut matchers: Vec<SilenceMatcher> = ["alertname", "namespace", "app"]
+            .iter()
+            .filter_map(|k| alert.labels.get(*k).map(|v| SilenceMatcher::equal(k, v)))
+            .collect();
+        if matchers.is_empty() {
+            matchers = alert
+                .labels
+                .iter()
+                .map(|(k, v)| SilenceMatcher::equal(k, v))
+                .collect();
+        }
+        Self {
+            id: None,
+            matchers,
+            starts_at: now,
+            ends_at: now.checked_add(duration).unwrap_or(now),
+            created_by: created_by.into(),
+            comment: comment.into(),
+        }
+    }
+}
+
 /// An `alertGroup` of `GET /alerts/groups`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct AlertGroup {

@@ -245,6 +245,30 @@ async fn simulated_alerts_follow_the_world() {
         .find(|a| a.name() == "PodCrashLooping")
         .unwrap();
     assert_eq!(crash.label("pod"), "web-1");
+    // Silenced through the prefilled silence, it no longer counts as firing.
+    let critical = snap
+        .alerts
+        .iter()
+        .find(|a| a.label("app") == "api" && a.severity() == "critical")
+        .unwrap();
+    let id = client
+        .create_silence(&NewSilence::for_alert(
+            critical,
+            Timestamp::now(),
+            SignedDuration::from_mins(30),
+            "alice",
+            "looking",
+        ))
+        .await
+        .unwrap();
+    loop {
+        let s = next().await;
+        if !s.critical_firing("api", "shop-blue") {
+            assert!(s.silences.iter().any(|x| x.id == id));
+            break;
+        }
+    }
+    client.expire_silence(&id).await.unwrap();
     // Healed: the alert resolves and disappears.
     world.set_error_ratio("api", 0.0);
     loop {

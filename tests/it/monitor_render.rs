@@ -290,3 +290,30 @@ fn alerts_pane_none_and_stale() {
     assert_eq!(buf[(0, 0)].fg, Color::Yellow);
     assert!(text.contains("stale 6m"));
 }
+
+#[test]
+fn tiny_and_narrow_areas_never_panic() {
+    let m = metrics_data(Some(fresh(
+        Some(Arc::new(metrics_snapshot())),
+        Some(ago(125)),
+        Some("timeout"),
+    )));
+    let a = alerts_data(
+        Some(fresh(
+            Some(Arc::new(alerts_snapshot())),
+            Some(ago(1)),
+            Some("x"),
+        )),
+        None,
+    );
+    let chart = ChartData::from_snapshot(&metrics_snapshot(), 0, Some(ago(600))).unwrap();
+    for w in [1u16, 2, 5, 9, 17, 30] {
+        for h in [1u16, 2, 4] {
+            draw(w, h, |f| render_metrics(f, f.area(), &m, true));
+            draw(w, h, |f| render_alerts(f, f.area(), &a, true));
+            draw(w, h, |f| render_metric_chart(f, f.area(), &chart, true));
+        }
+    }
+    let (text, _) = draw(30, 6, |f| render_alerts(f, f.area(), &a, false));
+    assert!(text.lines().all(|l| shipdeck::text::width(l) <= 30));
+}
