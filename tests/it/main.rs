@@ -4,5 +4,6 @@
 mod alertmanager;
 mod monitor_render;
 mod prometheus;
+mod prometheus_fidelity;
 mod support_real_servers;
 mod support_traffic;
