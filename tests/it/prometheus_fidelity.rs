@@ -51,6 +51,14 @@ const CASES: &[(&str, f64)] = &[
     ("scalar(sum(container_memory_working_set_bytes)) * 2", 0.0),
     ("kube_pod_container_status_restarts_total", 0.0),
     (
+        "container_memory_working_set_bytes * on (namespace, pod) group_left (condition) kube_pod_status_ready",
+        0.0,
+    ),
+    (
+        "sum by (namespace) (kube_pod_status_ready) / on (namespace) group_right container_memory_working_set_bytes",
+        0.0,
+    ),
+    (
         "sum by (namespace, app) (rate(http_requests_total[5s]))",
         0.15,
     ),

@@ -3,7 +3,8 @@
 //! Covers what dashboards and the default queries use: selectors with `=`, `!=`, `=~`, `!~` and
 //! `offset`; `rate`/`irate`/`increase`/`delta` and `*_over_time`; `sum`/`avg`/`min`/`max`/`count`/
 //! `group` with `by`/`without`; `histogram_quantile`; arithmetic, comparison and set operators between
-//! vectors (one-to-one, `on`/`ignoring`) and scalars. Anything else is an `execution` error.
+//! vectors (one-to-one and `group_left`/`group_right`, `on`/`ignoring`) and scalars. Anything else
+//! is an `execution` error.
 use super::functions::{extrapolated, histogram_quantile, instant_rate};
 use super::store::{Labels, Series, Store};
 use promql_parser::label::Matchers;
@@ -472,15 +473,18 @@ impl<'a> Ev<'a> {
                 if [T_LAND, T_LOR, T_LUNLESS].contains(&op) {
                     return Ok(Value::Vector(set_op(op, b, l, r)));
                 }
-                if let Some(m) = &b.modifier
-                    && !matches!(m.card, VectorMatchCardinality::OneToOne)
-                {
-                    return Err(EvalError::unsupported("group_left / group_right"));
-                }
+                // group_left: the left side is "many", the right "one"; group_right swaps them
+                // for matching and swaps the operands back for the arithmetic.
+                let (include, swapped) = match b.modifier.as_ref().map(|m| &m.card) {
+                    Some(VectorMatchCardinality::ManyToOne(inc)) => (Some(inc), false),
+                    Some(VectorMatchCardinality::OneToMany(inc)) => (Some(inc), true),
+                    _ => (None, false),
+                };
+                let (many, one) = if swapped { (r, l) } else { (l, r) };
                 let sig = |l: &Labels| signature(b, l);
-                let mut right: BTreeMap<Labels, f64> = BTreeMap::new();
-                for s in &r {
-                    if right.insert(sig(&s.labels), s.v).is_some() {
+                let mut right: BTreeMap<Labels, Sample> = BTreeMap::new();
+                for s in one {
+                    if right.insert(sig(&s.labels), s).is_some() {
                         return Err(EvalError::exec(
                             "found duplicate series for the match group on the right hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side",
                         ));
@@ -488,31 +492,54 @@ impl<'a> Ev<'a> {
                 }
                 let mut seen = std::collections::BTreeSet::new();
                 let mut out = Vec::new();
-                for s in l {
+                for s in many {
                     let key = sig(&s.labels);
-                    let Some(rv) = right.get(&key) else { continue };
-                    if !seen.insert(key.clone()) {
+                    let Some(other) = right.get(&key) else {
+                        continue;
+                    };
+                    if include.is_none() && !seen.insert(key.clone()) {
                         return Err(EvalError::exec(
                             "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
                         ));
                     }
-                    if let Some(v) = apply(s.v, *rv, s.v)? {
-                        let mut labels = if drops_name {
-                            drop_name(s.labels)
-                        } else {
-                            s.labels
-                        };
-                        match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
-                            Some(LabelModifier::Include(on)) => {
-                                labels.retain(|k, _| on.labels.contains(k))
+                    let (vl, vr) = if swapped {
+                        (other.v, s.v)
+                    } else {
+                        (s.v, other.v)
+                    };
+                    let Some(v) = apply(vl, vr, vl)? else {
+                        continue;
+                    };
+                    let mut labels = if drops_name {
+                        drop_name(s.labels)
+                    } else {
+                        s.labels
+                    };
+                    match (
+                        include,
+                        b.modifier.as_ref().and_then(|m| m.matching.as_ref()),
+                    ) {
+                        (Some(inc), _) => {
+                            for name in &inc.labels {
+                                match other.labels.get(name) {
+                                    Some(v) if !v.is_empty() => {
+                                        labels.insert(name.clone(), v.clone());
+                                    }
+                                    _ => {
+                                        labels.remove(name);
+                                    }
+                                }
                             }
-                            Some(LabelModifier::Exclude(ign)) => {
-                                labels.retain(|k, _| !ign.labels.contains(k))
-                            }
-                            None => {}
                         }
-                        out.push(Sample { labels, v });
+                        (None, Some(LabelModifier::Include(on))) => {
+                            labels.retain(|k, _| on.labels.contains(k))
+                        }
+                        (None, Some(LabelModifier::Exclude(ign))) => {
+                            labels.retain(|k, _| !ign.labels.contains(k))
+                        }
+                        (None, None) => {}
                     }
+                    out.push(Sample { labels, v });
                 }
                 Ok(Value::Vector(out))
             }
