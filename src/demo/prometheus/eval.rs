@@ -8,13 +8,9 @@
 use super::functions::{extrapolated, histogram_quantile, instant_rate};
 use super::store::{Labels, Series, Store};
 use promql_parser::label::Matchers;
-use promql_parser::parser::token::{
-    T_ADD, T_ATAN2, T_AVG, T_COUNT, T_DIV, T_EQLC, T_GROUP, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS,
-    T_LTE, T_LUNLESS, T_MAX, T_MIN, T_MOD, T_MUL, T_NEQ, T_POW, T_SUB, T_SUM,
-};
+use promql_parser::parser::token::{T_AVG, T_COUNT, T_GROUP, T_MAX, T_MIN, T_SUM};
 use promql_parser::parser::{
-    self, AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, Offset, VectorMatchCardinality,
-    VectorSelector,
+    self, AggregateExpr, Call, Expr, LabelModifier, Offset, VectorSelector,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -35,24 +31,24 @@ pub struct EvalError {
 }
 
 impl EvalError {
-    fn bad(m: impl Into<String>) -> Self {
+    pub(crate) fn bad(m: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::BadData,
             message: m.into(),
         }
     }
-    fn exec(m: impl Into<String>) -> Self {
+    pub(crate) fn exec(m: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Execution,
             message: m.into(),
         }
     }
-    fn unsupported(what: impl std::fmt::Display) -> Self {
+    pub(crate) fn unsupported(what: impl std::fmt::Display) -> Self {
         Self::exec(format!("not supported by the simulated Prometheus: {what}"))
     }
 }
 
-type R<T> = Result<T, EvalError>;
+pub(crate) type R<T> = Result<T, EvalError>;
 /// A function of the samples in a range and the range's (start, end) in ms.
 type RangeFn<'a> = &'a dyn Fn(&[(i64, f64)], i64, i64) -> Option<f64>;
 
@@ -165,7 +161,7 @@ impl<'a> Ev<'a> {
     }
 }
 
-fn drop_name(mut l: Labels) -> Labels {
+pub(crate) fn drop_name(mut l: Labels) -> Labels {
     l.remove("__name__");
     l
 }
@@ -213,7 +209,11 @@ impl<'a> Ev<'a> {
             }
             Expr::Call(c) => self.call(c, t),
             Expr::Aggregate(a) => self.aggregate(a, t),
-            Expr::Binary(b) => self.binary(b, t),
+            Expr::Binary(b) => {
+                let lhs = self.eval(&b.lhs, t)?;
+                let rhs = self.eval(&b.rhs, t)?;
+                super::binary::binary(b, lhs, rhs)
+            }
             Expr::Subquery(_) => Err(EvalError::unsupported("subqueries")),
             Expr::Extension(_) => Err(EvalError::unsupported("extensions")),
         }
@@ -416,204 +416,6 @@ impl<'a> Ev<'a> {
                 .collect(),
         ))
     }
-
-    fn binary(&self, b: &BinaryExpr, t: i64) -> R<Value> {
-        let op = b.op.id();
-        let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
-        let lhs = self.eval(&b.lhs, t)?;
-        let rhs = self.eval(&b.rhs, t)?;
-        let comparison = [T_EQLC, T_NEQ, T_GTR, T_LSS, T_GTE, T_LTE].contains(&op);
-        // What one pair of values gives: Some(value) to keep a sample, None to drop it.
-        let apply = |l: f64, r: f64, keep: f64| -> R<Option<f64>> {
-            if comparison {
-                let c = compare(op, l, r);
-                Ok(if return_bool {
-                    Some(if c { 1.0 } else { 0.0 })
-                } else {
-                    c.then_some(keep)
-                })
-            } else {
-                arith(op, l, r).map(Some)
-            }
-        };
-        let drops_name = !comparison || return_bool;
-        match (lhs, rhs) {
-            (Value::Scalar(l), Value::Scalar(r)) => {
-                Ok(Value::Scalar(apply(l, r, l)?.unwrap_or(f64::NAN)))
-            }
-            (Value::Vector(vs), Value::Scalar(r)) => {
-                let mut out = Vec::new();
-                for s in vs {
-                    if let Some(v) = apply(s.v, r, s.v)? {
-                        let labels = if drops_name {
-                            drop_name(s.labels)
-                        } else {
-                            s.labels
-                        };
-                        out.push(Sample { labels, v });
-                    }
-                }
-                Ok(Value::Vector(out))
-            }
-            (Value::Scalar(l), Value::Vector(vs)) => {
-                let mut out = Vec::new();
-                for s in vs {
-                    if let Some(v) = apply(l, s.v, s.v)? {
-                        let labels = if drops_name {
-                            drop_name(s.labels)
-                        } else {
-                            s.labels
-                        };
-                        out.push(Sample { labels, v });
-                    }
-                }
-                Ok(Value::Vector(out))
-            }
-            (Value::Vector(l), Value::Vector(r)) => {
-                if [T_LAND, T_LOR, T_LUNLESS].contains(&op) {
-                    return Ok(Value::Vector(set_op(op, b, l, r)));
-                }
-                // group_left: the left side is "many", the right "one"; group_right swaps them
-                // for matching and swaps the operands back for the arithmetic.
-                let (include, swapped) = match b.modifier.as_ref().map(|m| &m.card) {
-                    Some(VectorMatchCardinality::ManyToOne(inc)) => (Some(inc), false),
-                    Some(VectorMatchCardinality::OneToMany(inc)) => (Some(inc), true),
-                    _ => (None, false),
-                };
-                let (many, one) = if swapped { (r, l) } else { (l, r) };
-                let sig = |l: &Labels| signature(b, l);
-                let mut right: BTreeMap<Labels, Sample> = BTreeMap::new();
-                for s in one {
-                    if right.insert(sig(&s.labels), s).is_some() {
-                        return Err(EvalError::exec(
-                            "found duplicate series for the match group on the right hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side",
-                        ));
-                    }
-                }
-                let mut seen = std::collections::BTreeSet::new();
-                let mut out = Vec::new();
-                for s in many {
-                    let key = sig(&s.labels);
-                    let Some(other) = right.get(&key) else {
-                        continue;
-                    };
-                    if include.is_none() && !seen.insert(key.clone()) {
-                        return Err(EvalError::exec(
-                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                        ));
-                    }
-                    let (vl, vr) = if swapped {
-                        (other.v, s.v)
-                    } else {
-                        (s.v, other.v)
-                    };
-                    let Some(v) = apply(vl, vr, vl)? else {
-                        continue;
-                    };
-                    let mut labels = if drops_name {
-                        drop_name(s.labels)
-                    } else {
-                        s.labels
-                    };
-                    match (
-                        include,
-                        b.modifier.as_ref().and_then(|m| m.matching.as_ref()),
-                    ) {
-                        (Some(inc), _) => {
-                            for name in &inc.labels {
-                                match other.labels.get(name) {
-                                    Some(v) if !v.is_empty() => {
-                                        labels.insert(name.clone(), v.clone());
-                                    }
-                                    _ => {
-                                        labels.remove(name);
-                                    }
-                                }
-                            }
-                        }
-                        (None, Some(LabelModifier::Include(on))) => {
-                            labels.retain(|k, _| on.labels.contains(k))
-                        }
-                        (None, Some(LabelModifier::Exclude(ign))) => {
-                            labels.retain(|k, _| !ign.labels.contains(k))
-                        }
-                        (None, None) => {}
-                    }
-                    out.push(Sample { labels, v });
-                }
-                Ok(Value::Vector(out))
-            }
-            _ => Err(EvalError::bad(format!(
-                "binary expression must contain only scalar and instant vector types ({})",
-                b.op
-            ))),
-        }
-    }
-}
-
-fn signature(b: &BinaryExpr, l: &Labels) -> Labels {
-    match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
-        Some(LabelModifier::Include(on)) => l
-            .iter()
-            .filter(|(k, _)| on.labels.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        Some(LabelModifier::Exclude(ign)) => l
-            .iter()
-            .filter(|(k, _)| *k != "__name__" && !ign.labels.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        None => drop_name(l.clone()),
-    }
-}
-
-fn set_op(op: u16, b: &BinaryExpr, l: Vec<Sample>, r: Vec<Sample>) -> Vec<Sample> {
-    let rsigs: std::collections::BTreeSet<Labels> =
-        r.iter().map(|s| signature(b, &s.labels)).collect();
-    match op {
-        T_LAND => l
-            .into_iter()
-            .filter(|s| rsigs.contains(&signature(b, &s.labels)))
-            .collect(),
-        T_LUNLESS => l
-            .into_iter()
-            .filter(|s| !rsigs.contains(&signature(b, &s.labels)))
-            .collect(),
-        _ => {
-            let lsigs: std::collections::BTreeSet<Labels> =
-                l.iter().map(|s| signature(b, &s.labels)).collect();
-            let mut out = l;
-            out.extend(
-                r.into_iter()
-                    .filter(|s| !lsigs.contains(&signature(b, &s.labels))),
-            );
-            out
-        }
-    }
-}
-
-fn compare(op: u16, l: f64, r: f64) -> bool {
-    match op {
-        T_EQLC => l == r,
-        T_NEQ => l != r,
-        T_GTR => l > r,
-        T_LSS => l < r,
-        T_GTE => l >= r,
-        _ => l <= r,
-    }
-}
-
-fn arith(op: u16, l: f64, r: f64) -> R<f64> {
-    Ok(match op {
-        T_ADD => l + r,
-        T_SUB => l - r,
-        T_MUL => l * r,
-        T_DIV => l / r,
-        T_MOD => l % r,
-        T_POW => l.powf(r),
-        T_ATAN2 => l.atan2(r),
-        _ => return Err(EvalError::unsupported("this operator")),
-    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The simulated Prometheus: an axum server on 127.0.0.1 answering `/api/v1/query`, `query_range`,
 //! `labels`, `series` and `/-/ready` from series synthesised from a `TrafficSource`.
+pub mod binary;
 pub mod eval;
 pub mod exposition;
 pub mod functions;
