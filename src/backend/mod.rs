@@ -1,6 +1,7 @@
 //! Backends: one module per source. They own the network and send owned snapshots to the UI.
 
 pub mod alertmanager;
+pub mod exposition;
 pub mod http;
 pub mod kube;
 pub mod monitor;
