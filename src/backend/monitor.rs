@@ -68,7 +68,8 @@ impl MetricsPollSettings {
     }
 }
 
-/// Steers a running metrics poller. Dropping it does not stop the poller: cancel its token.
+/// Steers a running metrics poller. The poller stops when its token is cancelled or when every
+/// clone of its handle is dropped.
 #[derive(Debug, Clone)]
 pub struct MetricsHandle {
     selection: watch::Sender<Option<(MetricsSelection, u64)>>,

@@ -336,3 +336,43 @@ async fn bad_answers_become_typed_errors() {
         Err(AmError::Decode(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_poller_skips_unchanged_snapshots() {
+    let server = sim(Arc::new(FakeTraffic::new())).await;
+    let client = AlertmanagerClient::with_timeout(&server.url(), Duration::from_secs(5));
+    // Wait until the web alert is there, so the set stops changing.
+    eventually(
+        Duration::from_secs(10),
+        "HighErrorRate",
+        &|| String::new(),
+        || async { web_alert(&client, &web_query()).await },
+    )
+    .await;
+    let (tx, mut rx) = mpsc::channel::<MonitorEvent>(16);
+    let cancel = CancellationToken::new();
+    let handle = spawn_alerts_poller_with(
+        client,
+        Duration::from_millis(100),
+        vec![r#"app="web""#.into()],
+        Clock::System,
+        tx,
+        cancel.clone(),
+    );
+    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(first, MonitorEvent::Alerts { ref snapshot, .. } if snapshot.alerts.len() == 1)
+    );
+    // Ten more polls (updatedAt and endsAt move each time): nothing new to tell.
+    handle.refresh();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), rx.recv())
+            .await
+            .is_err()
+    );
+    cancel.cancel();
+    server.shutdown().await;
+}

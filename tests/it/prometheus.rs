@@ -509,3 +509,40 @@ async fn simulated_error_ratio_rises_after_a_bad_release() {
     cancel.cancel();
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_poller_skips_unchanged_results() {
+    let server = sim().await;
+    // Let a few scrapes land, then freeze the poller's clock in the past: every poll asks the same.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let clock = Clock::fixed(Timestamp::now() - jiff::SignedDuration::from_secs(1));
+    let client = PrometheusClient::with_timeout(&server.url(), Duration::from_secs(5));
+    let (tx, mut rx) = mpsc::channel::<MonitorEvent>(16);
+    let cancel = CancellationToken::new();
+    let settings = MetricsPollSettings {
+        interval: Duration::from_millis(100),
+        window_secs: 120,
+        queries: PrometheusConfig::new("unused").effective_queries(),
+        clock,
+    };
+    let handle = spawn_metrics_poller_with(client, settings, tx, cancel.clone());
+    handle.select("web", "staging", "shop-green");
+    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(first, MonitorEvent::Metrics { .. }), "{first:?}");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), rx.recv())
+            .await
+            .is_err()
+    );
+    // A new selection is news again.
+    handle.select("api", "production", "shop-blue");
+    let next = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(next, MonitorEvent::Metrics { ref snapshot, .. } if snapshot.app == "api"));
+    cancel.cancel();
+}
