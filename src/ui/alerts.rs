@@ -122,6 +122,7 @@ pub fn render_alerts(frame: &mut Frame, area: Rect, data: &AlertsPaneData, color
         )));
     }
     let mut heading = None;
+    let mut selected_line = None;
     for (i, a) in alerts.iter().enumerate() {
         let sev = a.severity().to_string();
         if heading.as_ref() != Some(&sev) {
@@ -136,6 +137,9 @@ pub fn render_alerts(frame: &mut Frame, area: Rect, data: &AlertsPaneData, color
             )));
             heading = Some(sev.clone());
         }
+        if data.selected == Some(i) {
+            selected_line = Some(lines.len());
+        }
         lines.push(alert_line(a, data, w, colors, data.selected == Some(i)));
     }
     let silences = visible_silences(snap, data.app.as_deref());
@@ -148,7 +152,34 @@ pub fn render_alerts(frame: &mut Frame, area: Rect, data: &AlertsPaneData, color
             lines.push(silence_line(s, data.now, w, colors));
         }
     }
-    frame.render_widget(Paragraph::new(lines), area);
+    frame.render_widget(
+        Paragraph::new(fit(lines, area.height as usize, selected_line, w)),
+        area,
+    );
+}
+
+/// The lines that fit `height`: scrolled so the selected alert stays visible, the last line saying
+/// how many more there are when some do not fit.
+fn fit(
+    mut lines: Vec<Line<'static>>,
+    height: usize,
+    selected: Option<usize>,
+    w: usize,
+) -> Vec<Line<'static>> {
+    if height == 0 || lines.len() <= height {
+        return lines;
+    }
+    // Keep the selected line above the "more" line.
+    let skip = selected
+        .map_or(0, |s| (s + 2).saturating_sub(height))
+        .min(lines.len() - 1);
+    lines.drain(..skip);
+    if lines.len() > height {
+        let more = lines.len() - (height - 1);
+        lines.truncate(height - 1);
+        lines.push(Line::from(cell(&format!("… {more} more"), w)));
+    }
+    lines
 }
 
 fn alert_line<'a>(

@@ -317,3 +317,16 @@ fn tiny_and_narrow_areas_never_panic() {
     let (text, _) = draw(30, 6, |f| render_alerts(f, f.area(), &a, false));
     assert!(text.lines().all(|l| shipdeck::text::width(l) <= 30));
 }
+
+#[test]
+fn alerts_pane_scrolls_to_the_selected_alert() {
+    let mut data = alerts_data(
+        Some(fresh(Some(Arc::new(alerts_snapshot())), Some(ago(1)), None)),
+        None,
+    );
+    data.selected = Some(2);
+    let (text, _) = draw(70, 3, |f| render_alerts(f, f.area(), &data, false));
+    insta::assert_snapshot!("alerts_scrolled", text);
+    assert!(text.contains("▸! PodCrashLooping"), "{text}");
+    assert!(text.contains("… 2 more"), "{text}");
+}
