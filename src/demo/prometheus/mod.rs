@@ -105,6 +105,10 @@ impl Sim {
 
     fn sync(&self) {
         let now = self.now_ms();
+        // Ask the world for its pods only when a scrape is due.
+        if !self.store.lock().is_ok_and(|s| s.due(now)) {
+            return;
+        }
         let pods = self.source.pods();
         if let Ok(mut s) = self.store.lock() {
             s.maybe_scrape(now, &pods);
