@@ -6,7 +6,7 @@ use crate::backend::prometheus::{
     render_template,
 };
 use crate::clock::Clock;
-use crate::model::alerts::{AlertsSnapshot, SilenceState};
+use crate::model::alerts::AlertsSnapshot;
 use crate::model::metrics::{MetricSeries, MetricsSnapshot};
 use jiff::Timestamp;
 use std::sync::Arc;
@@ -367,13 +367,7 @@ pub async fn fetch_alerts(
         ..Default::default()
     };
     let (alerts, silences) = futures::future::join(client.alerts(&q), client.silences(&[])).await;
-    let mut silences = silences?;
-    silences.retain(|s| s.status.state != SilenceState::Expired);
-    silences.sort_by(|a, b| a.ends_at.cmp(&b.ends_at).then_with(|| a.id.cmp(&b.id)));
-    Ok(AlertsSnapshot {
-        alerts: alerts?,
-        silences,
-    })
+    Ok(AlertsSnapshot::new(alerts?, silences?))
 }
 
 /// The snapshot without the fields that move on every re-send (`updatedAt`, `endsAt`).
