@@ -10,7 +10,7 @@ use crate::model::alerts::AlertsSnapshot;
 use crate::model::metrics::{MetricSeries, MetricsSnapshot};
 use jiff::Timestamp;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -75,6 +75,7 @@ pub struct MetricsHandle {
     selection: watch::Sender<Option<(MetricsSelection, u64)>>,
     generation: Arc<AtomicU64>,
     refresh: Arc<Notify>,
+    visible: Arc<AtomicBool>,
 }
 
 impl MetricsHandle {
@@ -98,6 +99,14 @@ impl MetricsHandle {
     /// Polls now instead of at the next interval.
     pub fn refresh(&self) {
         self.refresh.notify_one();
+    }
+
+    /// A hidden pane asks nothing (0 queries for hidden panels); showing it again polls at once.
+    pub fn set_visible(&self, visible: bool) {
+        let was = self.visible.swap(visible, Ordering::SeqCst);
+        if visible && !was {
+            self.refresh.notify_one();
+        }
     }
 }
 
@@ -130,10 +139,12 @@ where
     let (sel_tx, mut sel_rx) = watch::channel(None::<(MetricsSelection, u64)>);
     let generation = Arc::new(AtomicU64::new(0));
     let refresh = Arc::new(Notify::new());
+    let visible = Arc::new(AtomicBool::new(true));
     let handle = MetricsHandle {
         selection: sel_tx,
         generation: generation.clone(),
         refresh: refresh.clone(),
+        visible: visible.clone(),
     };
     tokio::spawn(async move {
         let mut last: Option<(u64, Vec<MetricSeries>)> = None;
@@ -151,6 +162,9 @@ where
             let Some((sel, generation_at_start)) = sel_rx.borrow_and_update().clone() else {
                 continue;
             };
+            if !visible.load(Ordering::SeqCst) {
+                continue;
+            }
             // A new selection while fetching abandons this fetch (the requests are dropped).
             let result = tokio::select! {
                 _ = cancel.cancelled() => return,

@@ -537,6 +537,22 @@ async fn metrics_poller_skips_unchanged_results() {
             .await
             .is_err()
     );
+    // Hidden, it asks nothing, even on a new selection; shown again, it answers at once.
+    handle.set_visible(false);
+    handle.select("web", "production", "shop-blue");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(800), rx.recv())
+            .await
+            .is_err()
+    );
+    handle.set_visible(true);
+    let shown = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(shown, MonitorEvent::Metrics { ref snapshot, .. } if snapshot.env == "production")
+    );
     // A new selection is news again.
     handle.select("api", "production", "shop-blue");
     let next = tokio::time::timeout(Duration::from_secs(5), rx.recv())
