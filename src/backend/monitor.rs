@@ -1,5 +1,12 @@
 //! Pollers for the Metrics and Alerts panes: they own the Prometheus and Alertmanager clients, tag
 //! metrics requests with the selection's generation, drop stale replies, skip unchanged results.
+//!
+//! Wiring: `spawn_metrics_poller(&cfg.prometheus, tx, token)` returns a `MetricsHandle`; call
+//! `select(app, env, namespace)` when the selection changes (keep the returned generation) and
+//! `set_visible(false)` while the pane is hidden. `MonitorEvent::Metrics` whose snapshot generation
+//! is not the current one is stale; the others go into `Fresh::set`, `*Failed` into `Fresh::fail`.
+//! `spawn_alerts_poller` works the same without a selection; `AlertsHandle::refresh` after a
+//! silence is created or expired.
 use crate::backend::alertmanager::{AlertQuery, AlertmanagerClient, AlertmanagerConfig, AmError};
 use crate::backend::prometheus::{
     PromError, PrometheusClient, PrometheusConfig, QueryData, QueryTemplate, range_step,
