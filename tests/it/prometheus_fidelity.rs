@@ -51,6 +51,15 @@ const CASES: &[(&str, f64)] = &[
     ("scalar(sum(container_memory_working_set_bytes)) * 2", 0.0),
     ("kube_pod_container_status_restarts_total", 0.0),
     (
+        r#"absent(no_such_metric{app="web",namespace=~"shop.*"})"#,
+        0.0,
+    ),
+    ("sqrt(sum(container_memory_working_set_bytes))", 0.0),
+    (
+        "log10(container_memory_working_set_bytes{pod=\"web-1\"})",
+        0.0,
+    ),
+    (
         "container_memory_working_set_bytes * on (namespace, pod) group_left (condition) kube_pod_status_ready",
         0.0,
     ),

@@ -1,10 +1,10 @@
 //! PromQL evaluation for the simulated Prometheus, over the AST of the `promql-parser` crate.
 //!
 //! Covers what dashboards and the default queries use: selectors with `=`, `!=`, `=~`, `!~` and
-//! `offset`; `rate`/`irate`/`increase`/`delta` and `*_over_time`; `sum`/`avg`/`min`/`max`/`count`/
-//! `group` with `by`/`without`; `histogram_quantile`; arithmetic, comparison and set operators between
-//! vectors (one-to-one and `group_left`/`group_right`, `on`/`ignoring`) and scalars. Anything else
-//! is an `execution` error.
+//! `offset`; `rate`/`irate`/`increase`/`delta`, `*_over_time`, `absent` and the math functions;
+//! `sum`/`avg`/`min`/`max`/`count`/`group` with `by`/`without`; `histogram_quantile`; arithmetic,
+//! comparison and set operators between vectors (one-to-one and `group_left`/`group_right`,
+//! `on`/`ignoring`) and scalars. Anything else is an `execution` error.
 use super::functions::{extrapolated, histogram_quantile, instant_rate};
 use super::store::{Labels, Series, Store};
 use promql_parser::label::Matchers;
@@ -338,6 +338,28 @@ impl<'a> Ev<'a> {
             "abs" => per_sample(&f64::abs),
             "ceil" => per_sample(&f64::ceil),
             "floor" => per_sample(&f64::floor),
+            "sqrt" => per_sample(&f64::sqrt),
+            "exp" => per_sample(&f64::exp),
+            "ln" => per_sample(&f64::ln),
+            "log2" => per_sample(&f64::log2),
+            "log10" => per_sample(&f64::log10),
+            "absent" => {
+                if !self.vector(arg(0)?, t)?.is_empty() {
+                    return Ok(Value::Vector(Vec::new()));
+                }
+                // The labels the selector pins with `=` make up the result, as in Prometheus.
+                let mut labels = Labels::new();
+                if let Expr::VectorSelector(vs) = arg(0)? {
+                    for m in &vs.matchers.matchers {
+                        if m.name != "__name__"
+                            && matches!(m.op, promql_parser::label::MatchOp::Equal)
+                        {
+                            labels.insert(m.name.clone(), m.value.clone());
+                        }
+                    }
+                }
+                Ok(Value::Vector(vec![Sample { labels, v: 1.0 }]))
+            }
             "clamp_min" => {
                 let m = self.scalar(arg(1)?, t)?;
                 per_sample(&|v| v.max(m))
