@@ -28,8 +28,9 @@ pub struct AlertmanagerConfig {
 fn default_timeout() -> u64 {
     10
 }
+/// Alertmanager has no pagination and expensive GETs: poll every 30 s (PRODUCT.md targets 30–60 s).
 fn default_interval() -> u64 {
-    15
+    30
 }
 
 impl AlertmanagerConfig {

@@ -1,16 +1,23 @@
 //! Pollers for the Metrics and Alerts panes: they own the Prometheus and Alertmanager clients, tag
 //! metrics requests with the selection's generation, drop stale replies, skip unchanged results.
+//!
+//! Wiring: `spawn_metrics_poller(&cfg.prometheus, tx, token)` returns a `MetricsHandle`; call
+//! `select(app, env, namespace)` when the selection changes (keep the returned generation) and
+//! `set_visible(false)` while the pane is hidden. `MonitorEvent::Metrics` whose snapshot generation
+//! is not the current one is stale; the others go into `Fresh::set`, `*Failed` into `Fresh::fail`.
+//! `spawn_alerts_poller` works the same without a selection; `AlertsHandle::refresh` after a
+//! silence is created or expired.
 use crate::backend::alertmanager::{AlertQuery, AlertmanagerClient, AlertmanagerConfig, AmError};
 use crate::backend::prometheus::{
     PromError, PrometheusClient, PrometheusConfig, QueryData, QueryTemplate, range_step,
     render_template,
 };
 use crate::clock::Clock;
-use crate::model::alerts::{AlertsSnapshot, SilenceState};
+use crate::model::alerts::AlertsSnapshot;
 use crate::model::metrics::{MetricSeries, MetricsSnapshot};
 use jiff::Timestamp;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -68,12 +75,14 @@ impl MetricsPollSettings {
     }
 }
 
-/// Steers a running metrics poller. Dropping it does not stop the poller: cancel its token.
+/// Steers a running metrics poller. The poller stops when its token is cancelled or when every
+/// clone of its handle is dropped.
 #[derive(Debug, Clone)]
 pub struct MetricsHandle {
     selection: watch::Sender<Option<(MetricsSelection, u64)>>,
     generation: Arc<AtomicU64>,
     refresh: Arc<Notify>,
+    visible: Arc<AtomicBool>,
 }
 
 impl MetricsHandle {
@@ -97,6 +106,14 @@ impl MetricsHandle {
     /// Polls now instead of at the next interval.
     pub fn refresh(&self) {
         self.refresh.notify_one();
+    }
+
+    /// A hidden pane asks nothing (0 queries for hidden panels); showing it again polls at once.
+    pub fn set_visible(&self, visible: bool) {
+        let was = self.visible.swap(visible, Ordering::SeqCst);
+        if visible && !was {
+            self.refresh.notify_one();
+        }
     }
 }
 
@@ -129,10 +146,12 @@ where
     let (sel_tx, mut sel_rx) = watch::channel(None::<(MetricsSelection, u64)>);
     let generation = Arc::new(AtomicU64::new(0));
     let refresh = Arc::new(Notify::new());
+    let visible = Arc::new(AtomicBool::new(true));
     let handle = MetricsHandle {
         selection: sel_tx,
         generation: generation.clone(),
         refresh: refresh.clone(),
+        visible: visible.clone(),
     };
     tokio::spawn(async move {
         let mut last: Option<(u64, Vec<MetricSeries>)> = None;
@@ -150,6 +169,9 @@ where
             let Some((sel, generation_at_start)) = sel_rx.borrow_and_update().clone() else {
                 continue;
             };
+            if !visible.load(Ordering::SeqCst) {
+                continue;
+            }
             // A new selection while fetching abandons this fetch (the requests are dropped).
             let result = tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -366,13 +388,7 @@ pub async fn fetch_alerts(
         ..Default::default()
     };
     let (alerts, silences) = futures::future::join(client.alerts(&q), client.silences(&[])).await;
-    let mut silences = silences?;
-    silences.retain(|s| s.status.state != SilenceState::Expired);
-    silences.sort_by(|a, b| a.ends_at.cmp(&b.ends_at).then_with(|| a.id.cmp(&b.id)));
-    Ok(AlertsSnapshot {
-        alerts: alerts?,
-        silences,
-    })
+    Ok(AlertsSnapshot::new(alerts?, silences?))
 }
 
 /// The snapshot without the fields that move on every re-send (`updatedAt`, `endsAt`).

@@ -159,6 +159,38 @@ pub struct NewSilence {
     pub comment: String,
 }
 
+impl NewSilence {
+    /// A silence prefilled for one alert: equal matchers on `alertname`, `namespace` and `app`
+    /// (those it has; all its labels when it has none of them), from `now` for `duration`.
+    pub fn for_alert(
+        alert: &Alert,
+        now: Timestamp,
+        duration: jiff::SignedDuration,
+        created_by: &str,
+        comment: &str,
+    ) -> Self {
+        let mut matchers: Vec<SilenceMatcher> = ["alertname", "namespace", "app"]
+            .iter()
+            .filter_map(|k| alert.labels.get(*k).map(|v| SilenceMatcher::equal(k, v)))
+            .collect();
+        if matchers.is_empty() {
+            matchers = alert
+                .labels
+                .iter()
+                .map(|(k, v)| SilenceMatcher::equal(k, v))
+                .collect();
+        }
+        Self {
+            id: None,
+            matchers,
+            starts_at: now,
+            ends_at: now.checked_add(duration).unwrap_or(now),
+            created_by: created_by.into(),
+            comment: comment.into(),
+        }
+    }
+}
+
 /// An `alertGroup` of `GET /alerts/groups`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct AlertGroup {
@@ -170,12 +202,35 @@ pub struct AlertGroup {
 /// What the alerts poller hands to the UI.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AlertsSnapshot {
+    /// In display order (see `AlertsSnapshot::new`).
     pub alerts: Vec<Alert>,
-    /// Active and pending silences (expired ones are left out).
+    /// Active and pending silences (expired ones are left out), soonest to end first.
     pub silences: Vec<Silence>,
 }
 
+/// Sorts alerts as the pane lists them: severity (critical first), alertname, app, namespace, start.
+pub fn display_order(alerts: &mut [Alert]) {
+    alerts.sort_by(|a, b| {
+        severity_rank(a.severity())
+            .cmp(&severity_rank(b.severity()))
+            .then_with(|| a.name().cmp(b.name()))
+            .then_with(|| a.label("app").cmp(b.label("app")))
+            .then_with(|| a.label("namespace").cmp(b.label("namespace")))
+            .then_with(|| a.starts_at.cmp(&b.starts_at))
+            .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+    });
+}
+
 impl AlertsSnapshot {
+    /// Drops expired silences and puts everything in display order, once per fetch rather than
+    /// once per frame.
+    pub fn new(mut alerts: Vec<Alert>, mut silences: Vec<Silence>) -> Self {
+        display_order(&mut alerts);
+        silences.retain(|s| s.status.state != SilenceState::Expired);
+        silences.sort_by(|a, b| a.ends_at.cmp(&b.ends_at).then_with(|| a.id.cmp(&b.id)));
+        Self { alerts, silences }
+    }
+
     /// Whether a critical alert is firing (not suppressed) for the app in the namespace.
     pub fn critical_firing(&self, app: &str, namespace: &str) -> bool {
         self.alerts.iter().any(|a| {

@@ -31,22 +31,14 @@ pub fn title(data: &AlertsPaneData) -> String {
     }
 }
 
-/// The alerts in display order: severity (critical first), alertname, then app, namespace, start.
+/// The alerts of the app (or all), in the snapshot's order: display order when the snapshot was
+/// built by `AlertsSnapshot::new` (the poller does), so a frame does not sort.
 pub fn visible_alerts<'a>(snapshot: &'a AlertsSnapshot, app: Option<&str>) -> Vec<&'a Alert> {
-    let mut v: Vec<&Alert> = snapshot
+    snapshot
         .alerts
         .iter()
         .filter(|a| app.is_none_or(|app| a.label("app") == app))
-        .collect();
-    v.sort_by(|a, b| {
-        severity_rank(a.severity())
-            .cmp(&severity_rank(b.severity()))
-            .then_with(|| a.name().cmp(b.name()))
-            .then_with(|| a.label("app").cmp(b.label("app")))
-            .then_with(|| a.label("namespace").cmp(b.label("namespace")))
-            .then_with(|| a.starts_at.cmp(&b.starts_at))
-    });
-    v
+        .collect()
 }
 
 /// Silences that apply to the app (a matcher on `app` that names it, or no `app` matcher at all).
@@ -121,34 +113,78 @@ pub fn render_alerts(frame: &mut Frame, area: Rect, data: &AlertsPaneData, color
             style(colors, Color::Green),
         )));
     }
+    // A plan of rows first (cheap), lines only for the rows that fit: the stale banner stays on top.
+    let mut rows: Vec<Row> = Vec::with_capacity(alerts.len() + 8);
     let mut heading = None;
+    let mut selected_row = None;
     for (i, a) in alerts.iter().enumerate() {
-        let sev = a.severity().to_string();
-        if heading.as_ref() != Some(&sev) {
-            let color = match severity_rank(&sev) {
-                0 => Color::Red,
-                1 => Color::Yellow,
-                _ => Color::Blue,
-            };
-            lines.push(Line::from(Span::styled(
-                cell(&severity_heading(&sev), w),
-                style(colors, color).add_modifier(Modifier::BOLD),
-            )));
-            heading = Some(sev.clone());
+        let sev = a.severity();
+        if heading != Some(sev) {
+            rows.push(Row::Heading(sev));
+            heading = Some(sev);
         }
-        lines.push(alert_line(a, data, w, colors, data.selected == Some(i)));
+        if data.selected == Some(i) {
+            selected_row = Some(rows.len());
+        }
+        rows.push(Row::Alert(a, data.selected == Some(i)));
     }
     let silences = visible_silences(snap, data.app.as_deref());
     if !silences.is_empty() {
-        lines.push(Line::from(Span::styled(
-            cell(&format!("SILENCES ({})", silences.len()), w),
-            style(colors, Color::Blue).add_modifier(Modifier::BOLD),
-        )));
-        for s in silences {
-            lines.push(silence_line(s, data.now, w, colors));
-        }
+        rows.push(Row::SilencesHeading(silences.len()));
+        rows.extend(silences.into_iter().map(Row::Silence));
+    }
+    let height = (area.height as usize).saturating_sub(lines.len());
+    let (range, more) = fit(rows.len(), height, selected_row);
+    for row in &rows[range] {
+        lines.push(match row {
+            Row::Heading(sev) => {
+                let color = match severity_rank(sev) {
+                    0 => Color::Red,
+                    1 => Color::Yellow,
+                    _ => Color::Blue,
+                };
+                Line::from(Span::styled(
+                    cell(&severity_heading(sev), w),
+                    style(colors, color).add_modifier(Modifier::BOLD),
+                ))
+            }
+            Row::Alert(a, selected) => alert_line(a, data, w, colors, *selected),
+            Row::SilencesHeading(n) => Line::from(Span::styled(
+                cell(&format!("SILENCES ({n})"), w),
+                style(colors, Color::Blue).add_modifier(Modifier::BOLD),
+            )),
+            Row::Silence(s) => silence_line(s, data.now, w, colors),
+        });
+    }
+    if more > 0 {
+        lines.push(Line::from(cell(&format!("… {more} more"), w)));
     }
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+enum Row<'a> {
+    Heading(&'a str),
+    /// The alert and whether it is selected.
+    Alert(&'a Alert, bool),
+    SilencesHeading(usize),
+    Silence(&'a Silence),
+}
+
+/// Which of `rows` rows fit `height` lines, scrolled so the selected row stays visible, and how
+/// many are left out after them (then the last line says so).
+fn fit(rows: usize, height: usize, selected: Option<usize>) -> (std::ops::Range<usize>, usize) {
+    if rows <= height {
+        return (0..rows, 0);
+    }
+    if height == 0 {
+        return (0..0, 0);
+    }
+    // One line goes to "… N more"; keep the selected row above it.
+    let shown = height - 1;
+    let skip = selected
+        .map_or(0, |s| (s + 1).saturating_sub(shown))
+        .min(rows - shown);
+    (skip..skip + shown, rows - skip - shown)
 }
 
 fn alert_line<'a>(

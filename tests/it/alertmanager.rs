@@ -177,9 +177,9 @@ async fn contract(client: &AlertmanagerClient, logs: &(dyn Fn() -> String + Sync
 async fn sim(source: Arc<FakeTraffic>) -> shipdeck::demo::prometheus::SimServerHandle {
     let opts = AmSimOptions {
         rules: AlertRules {
-            error_window_secs: 10,
+            error_window_secs: 3,
             error_for_secs: 0,
-            crashloop_window_secs: 10,
+            crashloop_window_secs: 5,
             ..Default::default()
         },
         eval_secs: 1,
@@ -245,6 +245,30 @@ async fn simulated_alerts_follow_the_world() {
         .find(|a| a.name() == "PodCrashLooping")
         .unwrap();
     assert_eq!(crash.label("pod"), "web-1");
+    // Silenced through the prefilled silence, it no longer counts as firing.
+    let critical = snap
+        .alerts
+        .iter()
+        .find(|a| a.label("app") == "api" && a.severity() == "critical")
+        .unwrap();
+    let id = client
+        .create_silence(&NewSilence::for_alert(
+            critical,
+            Timestamp::now(),
+            SignedDuration::from_mins(30),
+            "alice",
+            "looking",
+        ))
+        .await
+        .unwrap();
+    loop {
+        let s = next().await;
+        if !s.critical_firing("api", "shop-blue") {
+            assert!(s.silences.iter().any(|x| x.id == id));
+            break;
+        }
+    }
+    client.expire_silence(&id).await.unwrap();
     // Healed: the alert resolves and disappears.
     world.set_error_ratio("api", 0.0);
     loop {
@@ -311,4 +335,44 @@ async fn bad_answers_become_typed_errors() {
         c("garbage").alerts(&q).await,
         Err(AmError::Decode(_))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_poller_skips_unchanged_snapshots() {
+    let server = sim(Arc::new(FakeTraffic::new())).await;
+    let client = AlertmanagerClient::with_timeout(&server.url(), Duration::from_secs(5));
+    // Wait until the web alert is there, so the set stops changing.
+    eventually(
+        Duration::from_secs(10),
+        "HighErrorRate",
+        &|| String::new(),
+        || async { web_alert(&client, &web_query()).await },
+    )
+    .await;
+    let (tx, mut rx) = mpsc::channel::<MonitorEvent>(16);
+    let cancel = CancellationToken::new();
+    let handle = spawn_alerts_poller_with(
+        client,
+        Duration::from_millis(100),
+        vec![r#"app="web""#.into()],
+        Clock::System,
+        tx,
+        cancel.clone(),
+    );
+    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(first, MonitorEvent::Alerts { ref snapshot, .. } if snapshot.alerts.len() == 1)
+    );
+    // Ten more polls (updatedAt and endsAt move each time): nothing new to tell.
+    handle.refresh();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), rx.recv())
+            .await
+            .is_err()
+    );
+    cancel.cancel();
+    server.shutdown().await;
 }

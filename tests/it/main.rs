@@ -22,5 +22,6 @@ mod pty;
 mod registry;
 mod render;
 mod status;
+mod prometheus_fidelity;
 mod support_real_servers;
 mod support_traffic;

@@ -201,8 +201,8 @@ fn alerts_snapshot() -> AlertsSnapshot {
     );
     silenced.status.state = AlertState::Suppressed;
     silenced.status.silenced_by = vec!["5f1c2a9e-0000-4000-8000-000000000001".into()];
-    AlertsSnapshot {
-        alerts: vec![
+    AlertsSnapshot::new(
+        vec![
             alert(
                 "PodCrashLooping",
                 "warning",
@@ -221,7 +221,7 @@ fn alerts_snapshot() -> AlertsSnapshot {
             ),
             silenced,
         ],
-        silences: vec![Silence {
+        vec![Silence {
             id: "5f1c2a9e-0000-4000-8000-000000000001".into(),
             status: SilenceStatus {
                 state: SilenceState::Active,
@@ -236,7 +236,7 @@ fn alerts_snapshot() -> AlertsSnapshot {
             created_by: "alice".into(),
             comment: "deploying a fix \u{1b}[1mnow".into(),
         }],
-    }
+    )
 }
 
 fn alerts_data(fresh: Option<Fresh<Arc<AlertsSnapshot>>>, app: Option<&str>) -> AlertsPaneData {
@@ -289,4 +289,64 @@ fn alerts_pane_none_and_stale() {
     insta::assert_snapshot!("alerts_stale", text);
     assert_eq!(buf[(0, 0)].fg, Color::Yellow);
     assert!(text.contains("stale 6m"));
+}
+
+#[test]
+fn tiny_and_narrow_areas_never_panic() {
+    let m = metrics_data(Some(fresh(
+        Some(Arc::new(metrics_snapshot())),
+        Some(ago(125)),
+        Some("timeout"),
+    )));
+    let a = alerts_data(
+        Some(fresh(
+            Some(Arc::new(alerts_snapshot())),
+            Some(ago(1)),
+            Some("x"),
+        )),
+        None,
+    );
+    let chart = ChartData::from_snapshot(&metrics_snapshot(), 0, Some(ago(600))).unwrap();
+    for w in [1u16, 2, 5, 9, 17, 30] {
+        for h in [1u16, 2, 4] {
+            draw(w, h, |f| render_metrics(f, f.area(), &m, true));
+            draw(w, h, |f| render_alerts(f, f.area(), &a, true));
+            draw(w, h, |f| render_metric_chart(f, f.area(), &chart, true));
+        }
+    }
+    let (text, _) = draw(30, 6, |f| render_alerts(f, f.area(), &a, false));
+    assert!(text.lines().all(|l| shipdeck::text::width(l) <= 30));
+}
+
+#[test]
+fn alerts_pane_scrolls_to_the_selected_alert() {
+    let mut data = alerts_data(
+        Some(fresh(Some(Arc::new(alerts_snapshot())), Some(ago(1)), None)),
+        None,
+    );
+    data.selected = Some(2);
+    let (text, _) = draw(70, 3, |f| render_alerts(f, f.area(), &data, false));
+    insta::assert_snapshot!("alerts_scrolled", text);
+    assert!(text.contains("▸! PodCrashLooping"), "{text}");
+    assert!(text.contains("… 2 more"), "{text}");
+}
+
+#[test]
+fn ten_thousand_alerts_render_quickly() {
+    let mut snap = alerts_snapshot();
+    let base = snap.alerts[0].clone();
+    for i in 0..10_000 {
+        let mut a = base.clone();
+        a.labels.insert("pod".into(), format!("web-{i}"));
+        a.fingerprint = format!("{i:016x}");
+        snap.alerts.push(a);
+    }
+    let snap = AlertsSnapshot::new(snap.alerts, snap.silences);
+    let mut data = alerts_data(Some(fresh(Some(Arc::new(snap)), Some(ago(1)), None)), None);
+    data.selected = Some(5_000);
+    let started = std::time::Instant::now();
+    let (text, _) = draw(120, 20, |f| render_alerts(f, f.area(), &data, false));
+    let took = started.elapsed();
+    eprintln!("10k alerts: one frame in {took:?}");
+    assert!(text.contains("more"), "{text}");
 }

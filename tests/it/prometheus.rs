@@ -410,3 +410,155 @@ fn escaping_keeps_the_query_shape() {
         );
     }
 }
+
+#[test]
+fn config_sections_parse_and_merge_over_the_defaults() {
+    let text = r#"
+[[environments]]
+name = "production"
+namespace = "shop-blue"
+
+[prometheus]
+url = "http://127.0.0.1:9090"
+token_env = "PROM_TOKEN"
+interval_secs = 5
+
+[prometheus.queries.errors]
+label = "errors"
+query = 'sum(rate(http_requests_total{app="{app}",code=~"5.."}[5m]))'
+unit = "req_per_sec"
+order = 15
+
+[prometheus.queries.memory]
+label = "mem"
+query = ""
+
+[alertmanager]
+url = "http://127.0.0.1:9093"
+filter = ['team="shop"']
+"#;
+    let cfg = shipdeck::config::Config::parse(text, std::path::Path::new("t.toml")).unwrap();
+    let p = cfg.prometheus.unwrap();
+    assert_eq!(
+        (p.interval_secs, p.timeout_secs, p.window_secs),
+        (5, 10, 1800)
+    );
+    let rows: Vec<(String, String)> = p
+        .effective_queries()
+        .into_iter()
+        .map(|(k, q)| (k, q.label))
+        .collect();
+    let keys: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(keys, ["requests", "errors", "latency_p99", "cpu"]);
+    assert_eq!(rows[1].1, "errors");
+    let a = cfg.alertmanager.unwrap();
+    assert_eq!(a.filter, ["team=\"shop\""]);
+    let bad = shipdeck::config::Config::parse(
+        "[[environments]]\nname='p'\nnamespace='n'\n[prometheus]\nurl='x'\nbogus=1\n",
+        std::path::Path::new("t.toml"),
+    );
+    assert!(bad.unwrap_err().to_string().contains("bogus"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_error_ratio_rises_after_a_bad_release() {
+    let world = Arc::new(FakeTraffic::new());
+    let opts = PromSimOptions {
+        scrape_secs: 1,
+        tick: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let server = start_prometheus_with(world.clone(), "127.0.0.1:0".parse().unwrap(), opts)
+        .await
+        .unwrap();
+    let client = PrometheusClient::with_timeout(&server.url(), Duration::from_secs(5));
+    let (tx, mut rx) = mpsc::channel::<MonitorEvent>(16);
+    let cancel = CancellationToken::new();
+    let settings = MetricsPollSettings {
+        interval: Duration::from_millis(300),
+        window_secs: 120,
+        queries: PrometheusConfig::new("unused").effective_queries(),
+        clock: Clock::System,
+    };
+    let handle = spawn_metrics_poller_with(client, settings, tx, cancel.clone());
+    handle.select("api", "production", "shop-blue");
+    let error_ratio = |e: &MonitorEvent| match e {
+        MonitorEvent::Metrics { snapshot, .. } => snapshot
+            .series
+            .iter()
+            .find(|s| s.key == "errors")
+            .and_then(|s| s.current()),
+        _ => None,
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut healthy = false;
+    loop {
+        let ev = tokio::time::timeout(deadline - std::time::Instant::now(), rx.recv())
+            .await
+            .expect("error ratio never rose")
+            .unwrap();
+        match error_ratio(&ev) {
+            Some(r) if r == 0.0 && !healthy => {
+                healthy = true;
+                world.set_error_ratio("api", 0.5);
+            }
+            Some(r) if healthy && r > 0.2 => break,
+            _ => {}
+        }
+    }
+    cancel.cancel();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_poller_skips_unchanged_results() {
+    let server = sim().await;
+    // Let a few scrapes land, then freeze the poller's clock in the past: every poll asks the same.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let clock = Clock::fixed(Timestamp::now() - jiff::SignedDuration::from_secs(1));
+    let client = PrometheusClient::with_timeout(&server.url(), Duration::from_secs(5));
+    let (tx, mut rx) = mpsc::channel::<MonitorEvent>(16);
+    let cancel = CancellationToken::new();
+    let settings = MetricsPollSettings {
+        interval: Duration::from_millis(100),
+        window_secs: 120,
+        queries: PrometheusConfig::new("unused").effective_queries(),
+        clock,
+    };
+    let handle = spawn_metrics_poller_with(client, settings, tx, cancel.clone());
+    handle.select("web", "staging", "shop-green");
+    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(first, MonitorEvent::Metrics { .. }), "{first:?}");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), rx.recv())
+            .await
+            .is_err()
+    );
+    // Hidden, it asks nothing, even on a new selection; shown again, it answers at once.
+    handle.set_visible(false);
+    handle.select("web", "production", "shop-blue");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(800), rx.recv())
+            .await
+            .is_err()
+    );
+    handle.set_visible(true);
+    let shown = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(shown, MonitorEvent::Metrics { ref snapshot, .. } if snapshot.env == "production")
+    );
+    // A new selection is news again.
+    handle.select("api", "production", "shop-blue");
+    let next = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(next, MonitorEvent::Metrics { ref snapshot, .. } if snapshot.app == "api"));
+    cancel.cancel();
+}

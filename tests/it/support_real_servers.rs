@@ -191,17 +191,33 @@ impl Stack {
     }
 }
 
-/// Starts the scrape target, then Alertmanager (when asked), then Prometheus pointing at both.
+/// The scrape target's body, produced on every scrape.
+pub type Body = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Starts the scrape target serving `exposition`, then Alertmanager (when asked), then Prometheus.
 pub async fn start_stack(with_alertmanager: bool) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
+    start_stack_with(
+        Arc::new(move || exposition(started.elapsed().as_secs_f64())),
+        with_alertmanager,
+    )
+    .await
+}
+
+/// Starts the scrape target serving `body`, then Alertmanager (when asked), then Prometheus
+/// pointing at both.
+pub async fn start_stack_with(body: Body, with_alertmanager: bool) -> Stack {
+    let dir = tempfile::tempdir().unwrap();
     let app = Router::new().route(
         "/metrics",
-        get(move || async move {
-            (
-                [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-                exposition(started.elapsed().as_secs_f64()),
-            )
+        get(move || {
+            let text = body();
+            async move {
+                (
+                    [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                    text,
+                )
+            }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -291,6 +291,29 @@ mod tests {
     }
 
     #[test]
+    fn rollout_stuck_needs_two_images_and_a_pod_not_ready_for_a_while() {
+        let rules = AlertRules {
+            stuck_after_secs: 60,
+            ..Default::default()
+        };
+        let mut st = RuleState::default();
+        let mut new = pod("n", "b", 0.0, 0.0, 0);
+        new.image = "web:2".into();
+        new.ready = false;
+        let pods = [pod("n", "a", 0.0, 0.0, 0), new];
+        assert!(st.evaluate(&rules, 0, &pods).is_empty());
+        assert!(st.evaluate(&rules, 59_000, &pods).is_empty());
+        let f = st.evaluate(&rules, 60_000, &pods);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].labels["alertname"], "RolloutStuck");
+        // Ready again: resolved, and the clock starts over.
+        let mut ready = pods.clone();
+        ready[1].ready = true;
+        assert!(st.evaluate(&rules, 61_000, &ready).is_empty());
+        assert!(st.evaluate(&rules, 62_000, &pods).is_empty());
+    }
+
+    #[test]
     fn crashloop_and_fingerprint() {
         let rules = AlertRules::default();
         let mut st = RuleState::default();

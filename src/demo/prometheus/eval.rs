@@ -1,21 +1,20 @@
 //! PromQL evaluation for the simulated Prometheus, over the AST of the `promql-parser` crate.
 //!
 //! Covers what dashboards and the default queries use: selectors with `=`, `!=`, `=~`, `!~` and
-//! `offset`; `rate`/`irate`/`increase`/`delta` and `*_over_time`; `sum`/`avg`/`min`/`max`/`count`/
-//! `group` with `by`/`without`; `histogram_quantile`; arithmetic, comparison and set operators between
-//! vectors (one-to-one, `on`/`ignoring`) and scalars. Anything else is an `execution` error.
+//! `offset`; `rate`/`irate`/`increase`/`delta`, `*_over_time`, `absent` and the math functions;
+//! `sum`/`avg`/`min`/`max`/`count`/`group` with `by`/`without`; `histogram_quantile`; arithmetic,
+//! comparison and set operators between vectors (one-to-one and `group_left`/`group_right`,
+//! `on`/`ignoring`) and scalars. Anything else is an `execution` error.
 use super::functions::{extrapolated, histogram_quantile, instant_rate};
-use super::store::{Labels, Store};
+use super::store::{Labels, Series, Store};
 use promql_parser::label::Matchers;
-use promql_parser::parser::token::{
-    T_ADD, T_ATAN2, T_AVG, T_COUNT, T_DIV, T_EQLC, T_GROUP, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS,
-    T_LTE, T_LUNLESS, T_MAX, T_MIN, T_MOD, T_MUL, T_NEQ, T_POW, T_SUB, T_SUM,
-};
+use promql_parser::parser::token::{T_AVG, T_COUNT, T_GROUP, T_MAX, T_MIN, T_SUM};
 use promql_parser::parser::{
-    self, AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, Offset, VectorMatchCardinality,
-    VectorSelector,
+    self, AggregateExpr, Call, Expr, LabelModifier, Offset, VectorSelector,
 };
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -32,24 +31,24 @@ pub struct EvalError {
 }
 
 impl EvalError {
-    fn bad(m: impl Into<String>) -> Self {
+    pub(crate) fn bad(m: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::BadData,
             message: m.into(),
         }
     }
-    fn exec(m: impl Into<String>) -> Self {
+    pub(crate) fn exec(m: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Execution,
             message: m.into(),
         }
     }
-    fn unsupported(what: impl std::fmt::Display) -> Self {
+    pub(crate) fn unsupported(what: impl std::fmt::Display) -> Self {
         Self::exec(format!("not supported by the simulated Prometheus: {what}"))
     }
 }
 
-type R<T> = Result<T, EvalError>;
+pub(crate) type R<T> = Result<T, EvalError>;
 /// A function of the samples in a range and the range's (start, end) in ms.
 type RangeFn<'a> = &'a dyn Fn(&[(i64, f64)], i64, i64) -> Option<f64>;
 
@@ -106,7 +105,7 @@ fn check_depth(e: &Expr) -> R<()> {
 /// Evaluates at one instant (unix ms).
 pub fn instant(store: &Store, expr: &Expr, t: i64) -> R<Value> {
     check_depth(expr)?;
-    let mut v = Ev { store }.eval(expr, t)?;
+    let mut v = Ev::new(store).eval(expr, t)?;
     if let Value::Vector(s) = &mut v {
         s.sort_by(|a, b| a.labels.cmp(&b.labels));
     }
@@ -116,7 +115,7 @@ pub fn instant(store: &Store, expr: &Expr, t: i64) -> R<Value> {
 /// Evaluates at every step from `start` to `end` (unix ms) into a matrix.
 pub fn range(store: &Store, expr: &Expr, start: i64, end: i64, step: i64) -> R<Vec<RangeRow>> {
     check_depth(expr)?;
-    let ev = Ev { store };
+    let ev = Ev::new(store);
     let mut rows: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
     let mut t = start;
     while t <= end {
@@ -148,9 +147,21 @@ pub fn range(store: &Store, expr: &Expr, start: i64, end: i64, step: i64) -> R<V
 
 struct Ev<'a> {
     store: &'a Store,
+    /// Series each selector matched, by the selector's address: a range query evaluates the same
+    /// AST at every step, so the label matching is done once.
+    selected: RefCell<HashMap<*const VectorSelector, Vec<&'a Series>>>,
 }
 
-fn drop_name(mut l: Labels) -> Labels {
+impl<'a> Ev<'a> {
+    fn new(store: &'a Store) -> Self {
+        Self {
+            store,
+            selected: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+pub(crate) fn drop_name(mut l: Labels) -> Labels {
     l.remove("__name__");
     l
 }
@@ -161,7 +172,7 @@ fn matches(m: &Matchers, labels: &Labels) -> bool {
     all(&m.matchers) && (m.or_matchers.is_empty() || m.or_matchers.iter().any(|g| all(g)))
 }
 
-impl Ev<'_> {
+impl<'a> Ev<'a> {
     fn eval(&self, e: &Expr, t: i64) -> R<Value> {
         match e {
             Expr::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
@@ -187,6 +198,7 @@ impl Ev<'_> {
                 let range = ms.range.as_millis() as i64;
                 let rows = self
                     .selected(&ms.vs)
+                    .into_iter()
                     .map(|s| RangeRow {
                         labels: s.labels.clone(),
                         points: s.range(at - range, at),
@@ -197,7 +209,11 @@ impl Ev<'_> {
             }
             Expr::Call(c) => self.call(c, t),
             Expr::Aggregate(a) => self.aggregate(a, t),
-            Expr::Binary(b) => self.binary(b, t),
+            Expr::Binary(b) => {
+                let lhs = self.eval(&b.lhs, t)?;
+                let rhs = self.eval(&b.rhs, t)?;
+                super::binary::binary(b, lhs, rhs)
+            }
             Expr::Subquery(_) => Err(EvalError::unsupported("subqueries")),
             Expr::Extension(_) => Err(EvalError::unsupported("extensions")),
         }
@@ -214,22 +230,30 @@ impl Ev<'_> {
         })
     }
 
-    fn selected<'s>(
-        &'s self,
-        vs: &'s VectorSelector,
-    ) -> impl Iterator<Item = &'s super::store::Series> + 's {
-        self.store.series().filter(move |s| {
-            vs.name
-                .as_ref()
-                .is_none_or(|n| s.labels.get("__name__") == Some(n))
-                && matches(&vs.matchers, &s.labels)
-        })
+    fn selected(&self, vs: &VectorSelector) -> Vec<&'a Series> {
+        let key = vs as *const VectorSelector;
+        if let Some(v) = self.selected.borrow().get(&key) {
+            return v.clone();
+        }
+        let v: Vec<&'a Series> = self
+            .store
+            .series()
+            .filter(|s| {
+                vs.name
+                    .as_ref()
+                    .is_none_or(|n| s.labels.get("__name__") == Some(n))
+                    && matches(&vs.matchers, &s.labels)
+            })
+            .collect();
+        self.selected.borrow_mut().insert(key, v.clone());
+        v
     }
 
     fn select(&self, vs: &VectorSelector, t: i64) -> R<Value> {
         let at = self.at(vs, t)?;
         Ok(Value::Vector(
             self.selected(vs)
+                .into_iter()
                 .filter_map(|s| {
                     s.instant(at).map(|(_, v)| Sample {
                         labels: s.labels.clone(),
@@ -314,6 +338,28 @@ impl Ev<'_> {
             "abs" => per_sample(&f64::abs),
             "ceil" => per_sample(&f64::ceil),
             "floor" => per_sample(&f64::floor),
+            "sqrt" => per_sample(&f64::sqrt),
+            "exp" => per_sample(&f64::exp),
+            "ln" => per_sample(&f64::ln),
+            "log2" => per_sample(&f64::log2),
+            "log10" => per_sample(&f64::log10),
+            "absent" => {
+                if !self.vector(arg(0)?, t)?.is_empty() {
+                    return Ok(Value::Vector(Vec::new()));
+                }
+                // The labels the selector pins with `=` make up the result, as in Prometheus.
+                let mut labels = Labels::new();
+                if let Expr::VectorSelector(vs) = arg(0)? {
+                    for m in &vs.matchers.matchers {
+                        if m.name != "__name__"
+                            && matches!(m.op, promql_parser::label::MatchOp::Equal)
+                        {
+                            labels.insert(m.name.clone(), m.value.clone());
+                        }
+                    }
+                }
+                Ok(Value::Vector(vec![Sample { labels, v: 1.0 }]))
+            }
             "clamp_min" => {
                 let m = self.scalar(arg(1)?, t)?;
                 per_sample(&|v| v.max(m))
@@ -392,178 +438,6 @@ impl Ev<'_> {
                 .collect(),
         ))
     }
-
-    fn binary(&self, b: &BinaryExpr, t: i64) -> R<Value> {
-        let op = b.op.id();
-        let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
-        let lhs = self.eval(&b.lhs, t)?;
-        let rhs = self.eval(&b.rhs, t)?;
-        let comparison = [T_EQLC, T_NEQ, T_GTR, T_LSS, T_GTE, T_LTE].contains(&op);
-        // What one pair of values gives: Some(value) to keep a sample, None to drop it.
-        let apply = |l: f64, r: f64, keep: f64| -> R<Option<f64>> {
-            if comparison {
-                let c = compare(op, l, r);
-                Ok(if return_bool {
-                    Some(if c { 1.0 } else { 0.0 })
-                } else {
-                    c.then_some(keep)
-                })
-            } else {
-                arith(op, l, r).map(Some)
-            }
-        };
-        let drops_name = !comparison || return_bool;
-        match (lhs, rhs) {
-            (Value::Scalar(l), Value::Scalar(r)) => {
-                Ok(Value::Scalar(apply(l, r, l)?.unwrap_or(f64::NAN)))
-            }
-            (Value::Vector(vs), Value::Scalar(r)) => {
-                let mut out = Vec::new();
-                for s in vs {
-                    if let Some(v) = apply(s.v, r, s.v)? {
-                        let labels = if drops_name {
-                            drop_name(s.labels)
-                        } else {
-                            s.labels
-                        };
-                        out.push(Sample { labels, v });
-                    }
-                }
-                Ok(Value::Vector(out))
-            }
-            (Value::Scalar(l), Value::Vector(vs)) => {
-                let mut out = Vec::new();
-                for s in vs {
-                    if let Some(v) = apply(l, s.v, s.v)? {
-                        let labels = if drops_name {
-                            drop_name(s.labels)
-                        } else {
-                            s.labels
-                        };
-                        out.push(Sample { labels, v });
-                    }
-                }
-                Ok(Value::Vector(out))
-            }
-            (Value::Vector(l), Value::Vector(r)) => {
-                if [T_LAND, T_LOR, T_LUNLESS].contains(&op) {
-                    return Ok(Value::Vector(set_op(op, b, l, r)));
-                }
-                if let Some(m) = &b.modifier
-                    && !matches!(m.card, VectorMatchCardinality::OneToOne)
-                {
-                    return Err(EvalError::unsupported("group_left / group_right"));
-                }
-                let sig = |l: &Labels| signature(b, l);
-                let mut right: BTreeMap<Labels, f64> = BTreeMap::new();
-                for s in &r {
-                    if right.insert(sig(&s.labels), s.v).is_some() {
-                        return Err(EvalError::exec(
-                            "found duplicate series for the match group on the right hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side",
-                        ));
-                    }
-                }
-                let mut seen = std::collections::BTreeSet::new();
-                let mut out = Vec::new();
-                for s in l {
-                    let key = sig(&s.labels);
-                    let Some(rv) = right.get(&key) else { continue };
-                    if !seen.insert(key.clone()) {
-                        return Err(EvalError::exec(
-                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
-                        ));
-                    }
-                    if let Some(v) = apply(s.v, *rv, s.v)? {
-                        let mut labels = if drops_name {
-                            drop_name(s.labels)
-                        } else {
-                            s.labels
-                        };
-                        match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
-                            Some(LabelModifier::Include(on)) => {
-                                labels.retain(|k, _| on.labels.contains(k))
-                            }
-                            Some(LabelModifier::Exclude(ign)) => {
-                                labels.retain(|k, _| !ign.labels.contains(k))
-                            }
-                            None => {}
-                        }
-                        out.push(Sample { labels, v });
-                    }
-                }
-                Ok(Value::Vector(out))
-            }
-            _ => Err(EvalError::bad(format!(
-                "binary expression must contain only scalar and instant vector types ({})",
-                b.op
-            ))),
-        }
-    }
-}
-
-fn signature(b: &BinaryExpr, l: &Labels) -> Labels {
-    match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
-        Some(LabelModifier::Include(on)) => l
-            .iter()
-            .filter(|(k, _)| on.labels.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        Some(LabelModifier::Exclude(ign)) => l
-            .iter()
-            .filter(|(k, _)| *k != "__name__" && !ign.labels.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        None => drop_name(l.clone()),
-    }
-}
-
-fn set_op(op: u16, b: &BinaryExpr, l: Vec<Sample>, r: Vec<Sample>) -> Vec<Sample> {
-    let rsigs: std::collections::BTreeSet<Labels> =
-        r.iter().map(|s| signature(b, &s.labels)).collect();
-    match op {
-        T_LAND => l
-            .into_iter()
-            .filter(|s| rsigs.contains(&signature(b, &s.labels)))
-            .collect(),
-        T_LUNLESS => l
-            .into_iter()
-            .filter(|s| !rsigs.contains(&signature(b, &s.labels)))
-            .collect(),
-        _ => {
-            let lsigs: std::collections::BTreeSet<Labels> =
-                l.iter().map(|s| signature(b, &s.labels)).collect();
-            let mut out = l;
-            out.extend(
-                r.into_iter()
-                    .filter(|s| !lsigs.contains(&signature(b, &s.labels))),
-            );
-            out
-        }
-    }
-}
-
-fn compare(op: u16, l: f64, r: f64) -> bool {
-    match op {
-        T_EQLC => l == r,
-        T_NEQ => l != r,
-        T_GTR => l > r,
-        T_LSS => l < r,
-        T_GTE => l >= r,
-        _ => l <= r,
-    }
-}
-
-fn arith(op: u16, l: f64, r: f64) -> R<f64> {
-    Ok(match op {
-        T_ADD => l + r,
-        T_SUB => l - r,
-        T_MUL => l * r,
-        T_DIV => l / r,
-        T_MOD => l % r,
-        T_POW => l.powf(r),
-        T_ATAN2 => l.atan2(r),
-        _ => return Err(EvalError::unsupported("this operator")),
-    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The simulated Prometheus: an axum server on 127.0.0.1 answering `/api/v1/query`, `query_range`,
 //! `labels`, `series` and `/-/ready` from series synthesised from a `TrafficSource`.
+pub mod binary;
 pub mod eval;
+pub mod exposition;
 pub mod functions;
 pub mod store;
 
@@ -103,6 +105,10 @@ impl Sim {
 
     fn sync(&self) {
         let now = self.now_ms();
+        // Ask the world for its pods only when a scrape is due.
+        if !self.store.lock().is_ok_and(|s| s.due(now)) {
+            return;
+        }
         let pods = self.source.pods();
         if let Ok(mut s) = self.store.lock() {
             s.maybe_scrape(now, &pods);
@@ -167,6 +173,14 @@ pub async fn start_prometheus_with(
         vec![server, scraper],
         Arc::new(move || sync_sim.sync()),
     ))
+}
+
+/// The `[prometheus]` config the demo hands the console: this server, short poll interval.
+pub fn demo_config(handle: &SimServerHandle) -> crate::backend::prometheus::PrometheusConfig {
+    let mut cfg = crate::backend::prometheus::PrometheusConfig::new(handle.url());
+    cfg.interval_secs = 2;
+    cfg.timeout_secs = 5;
+    cfg
 }
 
 type Params = Form<Vec<(String, String)>>;

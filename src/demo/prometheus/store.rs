@@ -73,12 +73,16 @@ impl Store {
         self.series.values()
     }
 
+    /// Whether a scrape interval has passed since the last scrape.
+    pub fn due(&self, now_ms: i64) -> bool {
+        self.last_scrape
+            .is_none_or(|last| now_ms >= last + self.scrape_ms)
+    }
+
     /// Records one scrape at `now_ms` when a scrape interval has passed since the last one.
     /// Returns whether it scraped.
     pub fn maybe_scrape(&mut self, now_ms: i64, pods: &[PodTraffic]) -> bool {
-        if let Some(last) = self.last_scrape
-            && now_ms < last + self.scrape_ms
-        {
+        if !self.due(now_ms) {
             return false;
         }
         self.scrape(now_ms, pods);
