@@ -1,6 +1,7 @@
 //! The Kubernetes backend against a fake API server: snapshots, debounced changes, 410 re-list,
 //! server outage and recovery, detail watches, log streaming.
 pub mod fake;
+mod sim;
 
 use fake::FakeKube;
 use serde_json::{Value, json};
