@@ -529,3 +529,48 @@ async fn stop_logs_ends_a_following_stream_without_more_messages() {
         );
     }
 }
+
+#[tokio::test]
+async fn refusals_and_malformed_bodies_are_failed_then_recover() {
+    let mut s = setup(&[("develop", "shop-develop")], &[], |f| {
+        f.apply(
+            "deployments",
+            deployment("shop-develop", "web", "r/web:1", 3),
+        );
+    })
+    .await;
+    wait_for(&mut s.rx, 10, "first snapshot", deployments).await;
+    for (code, reason, expected) in [
+        (401, "Unauthorized", "401 Unauthorized"),
+        (403, "Forbidden", "403 Forbidden"),
+    ] {
+        s.fake.refuse(Some((code, reason)));
+        let error = wait_for(&mut s.rx, 15, expected, |e| match e {
+            KubeEvent::Failed { error, .. } if error.starts_with(expected) => Some(error.clone()),
+            _ => None,
+        })
+        .await;
+        assert!(error.starts_with(expected), "{error}");
+        s.fake.refuse(None);
+        wait_for(&mut s.rx, 40, "Live after the refusal", |e| {
+            matches!(e, KubeEvent::Live { .. }).then_some(())
+        })
+        .await;
+    }
+    s.fake.malformed(true);
+    let error = wait_for(&mut s.rx, 15, "Failed on a malformed body", |e| match e {
+        KubeEvent::Failed { error, .. } => Some(error.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(error.starts_with("malformed answer: "), "{error}");
+    s.fake.malformed(false);
+    let snap = wait_for(
+        &mut s.rx,
+        40,
+        "snapshot after the malformed body",
+        deployments,
+    )
+    .await;
+    assert_eq!(snap.len(), 1);
+}

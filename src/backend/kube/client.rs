@@ -76,6 +76,7 @@ fn kubeconfig_error(path: &Path, e: impl std::fmt::Display) -> String {
 pub fn describe(err: &kube::Error) -> String {
     match err {
         kube::Error::Api(status) => describe_status(status.code, &status.reason, &status.message),
+        kube::Error::SerdeError(e) => format!("malformed answer: {e}"),
         other => describe_chain(other),
     }
 }
