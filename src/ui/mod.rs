@@ -8,6 +8,7 @@ pub mod layout;
 pub mod logs;
 pub mod placeholder;
 pub mod status_bar;
+pub mod table;
 pub mod theme;
 
 use crate::app::{App, Modal, Pane};
