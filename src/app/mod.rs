@@ -421,12 +421,25 @@ impl App {
             return Vec::new();
         };
         self.next_request += 1;
+        // A pod with several containers needs one named; prefer the app's configured container.
+        let container = (pod.containers.len() > 1).then(|| {
+            let wanted = self
+                .config
+                .apps
+                .iter()
+                .find(|a| a.name == detail.app)
+                .and_then(|a| a.containers.first());
+            match wanted {
+                Some(name) if pod.containers.iter().any(|c| &c.name == name) => name.clone(),
+                _ => pod.containers[0].name.clone(),
+            }
+        });
         let view = LogView::new(
             self.next_request,
             detail.env.clone(),
             pod.namespace.clone(),
             pod.name.clone(),
-            None,
+            container,
             self.config.ui.log_lines,
         );
         let mut cmds = self.close_logs();

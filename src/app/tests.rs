@@ -411,3 +411,33 @@ fn age_deadline_is_the_next_label_change() {
         "no ages on screen, no timer"
     );
 }
+
+#[test]
+fn logs_name_a_container_when_the_pod_has_several() {
+    use crate::model::ContainerImage;
+    let mut app = live();
+    act(&mut app, Action::Down);
+    act(&mut app, Action::Left);
+    act(&mut app, Action::Open);
+    let mut msgs = fixtures::detail_msgs(false);
+    if let Msg::Kube(KubeEvent::Pods { items, .. }) = &mut msgs[1] {
+        let mut pods = items.to_vec();
+        pods[0].containers = ["istio-proxy", "web"]
+            .iter()
+            .map(|n| ContainerImage {
+                name: n.to_string(),
+                image: "x".into(),
+            })
+            .collect();
+        *items = Arc::from(pods);
+    }
+    for msg in msgs {
+        app.update(msg);
+    }
+    match &act(&mut app, Action::Logs)[..] {
+        [Command::StreamLogs { container, .. }] => {
+            assert_eq!(container.as_deref(), Some("istio-proxy"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
