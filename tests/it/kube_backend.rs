@@ -574,3 +574,26 @@ async fn refusals_and_malformed_bodies_are_failed_then_recover() {
     .await;
     assert_eq!(snap.len(), 1);
 }
+
+#[tokio::test]
+async fn dropping_the_backend_stops_its_watches_but_not_the_callers_token() {
+    let fake = FakeKube::start().await;
+    fake.apply("deployments", deployment("shop", "web", "r/web:1", 3));
+    let dir = tempfile::tempdir().unwrap();
+    let kc = fake.write_kubeconfig(dir.path(), &["fake"]);
+    let (tx, mut rx) = mpsc::channel(16);
+    let root = CancellationToken::new();
+    let backend = KubeBackend::spawn(&config(&kc, &[("develop", "shop")], &[]), tx, root.clone());
+    wait_for(&mut rx, 10, "snapshot", deployments).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fake.open_watches("deployments") == 0 {
+        assert!(Instant::now() < deadline, "watch never opened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(backend);
+    while fake.open_watches("deployments") > 0 {
+        assert!(Instant::now() < deadline, "watch still open after drop");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!root.is_cancelled());
+}
