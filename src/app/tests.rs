@@ -1,9 +1,11 @@
 //! update() tests: navigation, filter, drill-in/back, stale → recovered, dirty discipline, logs.
 use super::fixtures::{self, t0};
 use super::*;
+use crate::backend::kube::KubeEvent;
 use crate::keymap::Mode;
 use crate::model::SourceHealth;
 use crate::ui::theme::ColorMode;
+use jiff::SignedDuration;
 
 fn act(app: &mut App, a: Action) -> Vec<Command> {
     app.update(Msg::Action(a))
