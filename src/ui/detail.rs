@@ -134,6 +134,24 @@ fn section_title<T>(name: &str, fresh: &Fresh<T>, theme: &Theme, now: Timestamp)
     Line::from(spans)
 }
 
+/// Draws a dim note when a loaded section has nothing; returns whether it did.
+fn empty_note<T>(
+    fresh: &Fresh<Vec<T>>,
+    note: &str,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+) -> bool {
+    if fresh.value.as_ref().is_some_and(Vec::is_empty) && area.height > 0 {
+        frame.render_widget(
+            Paragraph::new(Line::styled(note.to_string(), theme.dim())),
+            area,
+        );
+        return true;
+    }
+    false
+}
+
 fn split_title(area: Rect) -> (Rect, Rect) {
     let t = Rect::new(area.x, area.y, area.width, area.height.min(1));
     let b = Rect::new(
@@ -191,6 +209,9 @@ fn render_history(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, 
         Paragraph::new(section_title("HISTORY", &d.history, theme, now)),
         t,
     );
+    if empty_note(&d.history, "no ReplicaSets", theme, frame, body) {
+        return;
+    }
     let current = d.view.as_ref().map(|v| v.revision);
     let stale = d.history.error.is_some();
     let rows = d.history.value.iter().flatten().map(|r| {
@@ -267,6 +288,9 @@ fn render_pods(
         [(header, theme.dim())],
     );
     let (_, list) = split_title(body);
+    if empty_note(&d.pods, "no pods", theme, frame, list) {
+        return;
+    }
     let h = list.height as usize;
     // Pure scroll: the cursor stays in view (pod lists are short).
     let offset = (d.pod_cursor + 1).saturating_sub(h);
@@ -328,6 +352,9 @@ fn render_events(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, a
         Paragraph::new(section_title("EVENTS", &d.events, theme, now)),
         t,
     );
+    if empty_note(&d.events, "no recent events", theme, frame, body) {
+        return;
+    }
     let rows = d.events.value.iter().flatten().map(|e| {
         let type_style: Style = if e.type_ == "Warning" {
             theme.warning()
