@@ -299,6 +299,11 @@ impl App {
     }
 
     fn set_focus(&mut self, pane: Pane) {
+        // Leaving the board ends typing into its filter (the filter itself stays).
+        if pane != Pane::Releases && self.releases.filtering {
+            self.releases.filtering = false;
+            self.dirty = true;
+        }
         if self.focus != pane {
             self.focus = pane;
             self.scroll_board();

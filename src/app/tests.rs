@@ -131,6 +131,12 @@ fn filter_typing_clear_and_keep() {
     assert!(act(&mut app, Action::Open).is_empty(), "no row to open");
     act(&mut app, Action::Back);
     assert_eq!(app.releases.visible.len(), 3);
+    // Tab away while typing: the filter stays, typing ends.
+    act(&mut app, Action::Filter);
+    typed(&mut app, "wo");
+    act(&mut app, Action::FocusNext);
+    assert_eq!(app.mode(), Mode::Normal);
+    assert_eq!(app.releases.filter, "wo");
 }
 
 #[test]
