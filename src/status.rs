@@ -55,7 +55,7 @@ use std::time::Duration;
 /// Listing one environment gives up after this long.
 pub const LIST_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum StatusOutput {
     #[default]
     Table,
@@ -124,6 +124,32 @@ pub async fn status(
         }
     };
     Ok(StatusReport { text, ok })
+}
+
+/// `shipdeck status` end to end: prints the board to stdout and returns the exit code: 0 when
+/// every shown environment answered, 1 when one could not be read, 2 for an unknown app or
+/// environment (the message goes to stderr).
+pub async fn run(
+    config: &Config,
+    app: Option<&str>,
+    env: Option<&str>,
+    output: StatusOutput,
+) -> std::process::ExitCode {
+    use std::io::Write;
+    match status(config, app, env, output).await {
+        Ok(report) => {
+            let mut out = std::io::stdout().lock();
+            let written = out
+                .write_all(report.text.as_bytes())
+                .and_then(|_| out.flush());
+            std::process::ExitCode::from(if report.ok && written.is_ok() { 0 } else { 1 })
+        }
+        Err(e) => {
+            eprintln!("shipdeck status: {e}");
+            let usage = e.downcast_ref::<StatusError>().is_some();
+            std::process::ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
 }
 
 /// Keeps the asked-for app and environment.

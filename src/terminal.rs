@@ -132,7 +132,12 @@ impl TerminalGuard {
     /// Forgets what is on screen so the next draw repaints every cell (Ctrl-L, resume).
     pub fn invalidate(&mut self) -> io::Result<()> {
         self.last = Buffer::empty(Rect::ZERO);
-        self.terminal.clear()
+        // `Terminal::clear` would ask the terminal for the cursor position (and wait for an
+        // answer that a pty harness or a slow link may never send); a same-size resize clears
+        // the screen and resets the diff base without any query.
+        let size = self.terminal.size()?;
+        self.terminal
+            .resize(Rect::new(0, 0, size.width, size.height))
     }
 
     /// Ctrl-z: restores the terminal, stops the process (SIGTSTP, as the shell's job control

@@ -291,3 +291,46 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         Exit::Signal(n) => std::process::exit(128 + n),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_gated_keys_are_not() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new();
+        assert!(s.frame_due(true, t0), "first frame at once");
+        assert!(!s.frame_due(false, t0), "nothing to draw, no frame");
+        s.drew(t0);
+        // Data right after a frame waits for the interval.
+        assert!(!s.frame_due(true, t0 + Duration::from_millis(5)));
+        assert_eq!(s.next_wakeup(true, None), Some(t0 + FRAME_INTERVAL));
+        assert!(s.frame_due(true, t0 + FRAME_INTERVAL));
+        // A key draws at once.
+        s.input();
+        assert!(s.frame_due(true, t0 + Duration::from_millis(1)));
+        // Idle: no wake-up unless an age label changes.
+        assert_eq!(s.next_wakeup(false, None), None);
+        let age = t0 + Duration::from_secs(7);
+        assert_eq!(s.next_wakeup(false, Some(age)), Some(age));
+    }
+
+    #[test]
+    fn a_resize_burst_gets_one_frame_after_it() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new();
+        s.drew(t0);
+        let mut now = t0;
+        for _ in 0..10 {
+            now += Duration::from_millis(10);
+            s.resized(now);
+            assert!(!s.frame_due(true, now), "no frame during the burst");
+        }
+        assert_eq!(s.next_wakeup(true, None), Some(now + RESIZE_DEBOUNCE));
+        assert!(s.frame_due(true, now + RESIZE_DEBOUNCE));
+        s.drew(now + RESIZE_DEBOUNCE);
+        s.input();
+        assert!(s.frame_due(true, now + RESIZE_DEBOUNCE), "debounce is over");
+    }
+}

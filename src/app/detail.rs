@@ -172,6 +172,18 @@ impl Detail {
             .iter()
             .flatten()
             .filter_map(|e| e.last_seen);
-        conditions.chain(history).chain(pods).chain(events)
+        // Stale badges show how old each section's data is.
+        let stale = [
+            (self.history.error.is_some(), self.history.fetched_at),
+            (self.pods.error.is_some(), self.pods.fetched_at),
+            (self.events.error.is_some(), self.events.fetched_at),
+        ]
+        .into_iter()
+        .filter_map(|(stale, at)| at.filter(|_| stale));
+        conditions
+            .chain(history)
+            .chain(pods)
+            .chain(events)
+            .chain(stale)
     }
 }

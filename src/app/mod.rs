@@ -1,6 +1,7 @@
 //! The console's model: focus, selection, filter, modals, detail and log views, source health.
 //! `App::update` is the only place state changes; it returns the effects to run as `Command`s and
 //! sets `dirty` only when something visible changed.
+mod data;
 mod detail;
 pub mod fixtures;
 mod logs;
@@ -13,15 +14,13 @@ pub use releases::Releases;
 pub use sources::Sources;
 
 use crate::action::Action;
-use crate::backend::kube::KubeEvent;
-use crate::clock::{Clock, next_age_change};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::keymap::{Keymap, Mode};
 use crate::model::board::build_board;
 use crate::model::{DeploymentView, Fresh, SourceId};
 use crate::msg::{Command, InputEdit, Msg};
 use crate::ui::theme::Theme;
-use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -300,6 +299,11 @@ impl App {
     }
 
     fn set_focus(&mut self, pane: Pane) {
+        // Leaving the board ends typing into its filter (the filter itself stays).
+        if pane != Pane::Releases && self.releases.filtering {
+            self.releases.filtering = false;
+            self.dirty = true;
+        }
         if self.focus != pane {
             self.focus = pane;
             self.scroll_board();
@@ -421,12 +425,25 @@ impl App {
             return Vec::new();
         };
         self.next_request += 1;
+        // A pod with several containers needs one named; prefer the app's configured container.
+        let container = (pod.containers.len() > 1).then(|| {
+            let wanted = self
+                .config
+                .apps
+                .iter()
+                .find(|a| a.name == detail.app)
+                .and_then(|a| a.containers.first());
+            match wanted {
+                Some(name) if pod.containers.iter().any(|c| &c.name == name) => name.clone(),
+                _ => pod.containers[0].name.clone(),
+            }
+        });
         let view = LogView::new(
             self.next_request,
             detail.env.clone(),
             pod.namespace.clone(),
             pod.name.clone(),
-            None,
+            container,
             self.config.ui.log_lines,
         );
         let mut cmds = self.close_logs();
@@ -555,152 +572,6 @@ impl App {
         if let Some(h) = crate::ui::layout::board_rows(self) {
             self.releases.keep_visible(h);
         }
-    }
-
-    fn fetched_at(&self, env: &str) -> Option<Timestamp> {
-        self.deployments.get(env).and_then(|f| f.fetched_at)
-    }
-
-    fn rebuild_board(&mut self) {
-        let board = build_board(&self.config, &self.deployments);
-        if self.releases.set_board(board) {
-            self.scroll_board();
-            self.dirty = true;
-        }
-        // The open detail follows its Deployment's latest state.
-        if let Some(d) = &mut self.detail {
-            let view = self
-                .deployments
-                .get(&d.env)
-                .and_then(|f| f.value.as_ref())
-                .and_then(|items| {
-                    items
-                        .iter()
-                        .find(|x| x.name == d.deployment && x.namespace == d.namespace)
-                })
-                .cloned();
-            if view != d.view {
-                d.view = view;
-                self.dirty = true;
-            }
-        }
-    }
-
-    fn kube(&mut self, event: KubeEvent) {
-        let now = self.clock.now();
-        match event {
-            KubeEvent::Deployments { env, items } => {
-                self.deployments
-                    .entry(env.clone())
-                    .or_default()
-                    .set(items, now);
-                if self
-                    .sources
-                    .live(SourceId::Kube(env), "deployments", Some(now))
-                {
-                    self.dirty = true;
-                }
-                self.rebuild_board();
-            }
-            KubeEvent::ReplicaSets { env, items } => {
-                if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
-                    d.set_replicasets(&items, now);
-                    self.dirty = true;
-                }
-            }
-            KubeEvent::Pods { env, items } => {
-                if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
-                    d.set_pods(&items, now);
-                    self.dirty = true;
-                }
-            }
-            KubeEvent::Events { env, items } => {
-                if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
-                    d.set_events(items, now);
-                    self.dirty = true;
-                }
-            }
-            KubeEvent::Failed { env, kind, error } => {
-                let since = self.fetched_at(&env);
-                if self
-                    .sources
-                    .fail(SourceId::Kube(env.clone()), kind, &error, since)
-                {
-                    self.dirty = true;
-                }
-                if kind == "deployments" {
-                    self.deployments.entry(env).or_default().fail(error);
-                    self.rebuild_board();
-                } else if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
-                    d.fail(kind, &error);
-                    self.dirty = true;
-                }
-            }
-            KubeEvent::Live { env, kind } => {
-                let since = self.fetched_at(&env);
-                if self.sources.live(SourceId::Kube(env.clone()), kind, since) {
-                    self.dirty = true;
-                }
-                if kind == "deployments" {
-                    if let Some(f) = self.deployments.get_mut(&env)
-                        && f.error.take().is_some()
-                    {
-                        self.rebuild_board();
-                    }
-                } else if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
-                    d.recover(kind);
-                    self.dirty = true;
-                }
-            }
-            KubeEvent::LogLines { request, lines } => {
-                if let Some(l) = self.logs.as_mut().filter(|l| l.request == request)
-                    && !lines.is_empty()
-                {
-                    l.push(lines);
-                    self.dirty = true;
-                }
-            }
-            KubeEvent::LogEnded { request, error } => {
-                if let Some(l) = self.logs.as_mut().filter(|l| l.request == request) {
-                    l.ended = Some(error);
-                    self.dirty = true;
-                }
-            }
-        }
-    }
-
-    /// When the next visible age label changes its text (the loop's age timer), or `None` when no
-    /// age is on screen. Only rows in view count, so 10,000 apps cost no more than 40.
-    pub fn next_age_deadline(&self) -> Option<Timestamp> {
-        let now = self.clock.now();
-        let mut stamps: Vec<Timestamp> = Vec::new();
-        let r = &self.releases;
-        let rows = self.board_viewport();
-        for &i in r.visible.iter().skip(r.offset).take(rows) {
-            if let Some(row) = r.board.rows.get(i) {
-                stamps.extend(row.cells.iter().flatten().filter_map(|c| c.changed_at));
-            }
-        }
-        // Stale badges show the age of the data.
-        stamps.extend(
-            r.board
-                .envs
-                .iter()
-                .filter(|e| e.error.is_some())
-                .filter_map(|e| e.fetched_at),
-        );
-        if let Some(d) = &self.detail {
-            stamps.extend(d.timestamps());
-        }
-        stamps
-            .into_iter()
-            .map(|then| {
-                let elapsed = now.duration_since(then).as_secs().max(0);
-                let next = next_age_change(now, then);
-                then.checked_add(SignedDuration::from_secs(elapsed + next))
-                    .unwrap_or(now)
-            })
-            .min()
     }
 }
 

@@ -1,9 +1,11 @@
 //! update() tests: navigation, filter, drill-in/back, stale → recovered, dirty discipline, logs.
 use super::fixtures::{self, t0};
 use super::*;
+use crate::backend::kube::KubeEvent;
 use crate::keymap::Mode;
 use crate::model::SourceHealth;
 use crate::ui::theme::ColorMode;
+use jiff::SignedDuration;
 
 fn act(app: &mut App, a: Action) -> Vec<Command> {
     app.update(Msg::Action(a))
@@ -129,6 +131,12 @@ fn filter_typing_clear_and_keep() {
     assert!(act(&mut app, Action::Open).is_empty(), "no row to open");
     act(&mut app, Action::Back);
     assert_eq!(app.releases.visible.len(), 3);
+    // Tab away while typing: the filter stays, typing ends.
+    act(&mut app, Action::Filter);
+    typed(&mut app, "wo");
+    act(&mut app, Action::FocusNext);
+    assert_eq!(app.mode(), Mode::Normal);
+    assert_eq!(app.releases.filter, "wo");
 }
 
 #[test]
@@ -410,4 +418,34 @@ fn age_deadline_is_the_next_label_change() {
         None,
         "no ages on screen, no timer"
     );
+}
+
+#[test]
+fn logs_name_a_container_when_the_pod_has_several() {
+    use crate::model::ContainerImage;
+    let mut app = live();
+    act(&mut app, Action::Down);
+    act(&mut app, Action::Left);
+    act(&mut app, Action::Open);
+    let mut msgs = fixtures::detail_msgs(false);
+    if let Msg::Kube(KubeEvent::Pods { items, .. }) = &mut msgs[1] {
+        let mut pods = items.to_vec();
+        pods[0].containers = ["istio-proxy", "web"]
+            .iter()
+            .map(|n| ContainerImage {
+                name: n.to_string(),
+                image: "x".into(),
+            })
+            .collect();
+        *items = Arc::from(pods);
+    }
+    for msg in msgs {
+        app.update(msg);
+    }
+    match &act(&mut app, Action::Logs)[..] {
+        [Command::StreamLogs { container, .. }] => {
+            assert_eq!(container.as_deref(), Some("istio-proxy"))
+        }
+        other => panic!("{other:?}"),
+    }
 }

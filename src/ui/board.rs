@@ -6,12 +6,13 @@ use crate::model::RolloutState;
 use crate::model::board::{BoardCell, EnvColumn};
 use crate::text::{cell, truncate, width};
 use crate::ui::pane_block;
+use crate::ui::table::{self, Col};
 use crate::ui::theme::{self, Theme};
 use jiff::Timestamp;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table};
+use ratatui::widgets::Paragraph;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = &app.theme;
@@ -57,16 +58,29 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .clamp(4, 24) as u16
         + 2;
     let name_w = name_w.min(inner.width / 3).max(3);
-    let n = envs.len().max(1) as u16;
-    let col_w = inner.width.saturating_sub(name_w + n) / n;
+    let cols: Vec<Col> = std::iter::once(Col::Fixed(name_w))
+        .chain(envs.iter().map(|_| Col::Fill(1)))
+        .collect();
+    let widths = table::widths(inner.width, &cols, 1);
+    let col_w = widths.get(1).copied().unwrap_or(0) as usize;
 
-    let header = Row::new(
-        std::iter::once(Line::from("")).chain(
-            envs.iter()
-                .map(|e| env_header(e, theme, now, col_w as usize)),
-        ),
-    )
-    .style(theme.header());
+    let header: Vec<Line<'static>> = std::iter::once(Line::from(""))
+        .chain(envs.iter().map(|e| env_header(e, theme, now, col_w)))
+        .collect();
+    let head = Rect::new(inner.x, inner.y, inner.width, 1);
+    let body = Rect::new(
+        inner.x,
+        inner.y + 1,
+        inner.width,
+        inner.height.saturating_sub(1),
+    );
+    table::render_rows(
+        frame.buffer_mut(),
+        head,
+        &widths,
+        1,
+        [(header, theme.header())],
+    );
 
     if r.visible.is_empty() {
         let msg = if r.board.rows.is_empty() {
@@ -80,22 +94,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         } else {
             format!("no app matches /{}", cell(&r.filter, 40))
         };
-        let [head, body] =
-            ratatui::layout::Layout::vertical([Constraint::Length(1), Constraint::Min(0)])
-                .areas(inner);
-        let widths = widths(name_w, col_w, envs.len());
-        frame.render_widget(Table::new(vec![header], widths), head);
         frame.render_widget(Paragraph::new(msg).style(theme.dim()), body);
         return;
     }
 
-    let rows_h = inner.height.saturating_sub(1) as usize;
     let rows = r
         .visible
         .iter()
         .enumerate()
         .skip(r.offset)
-        .take(rows_h)
+        .take(body.height as usize)
         .filter_map(|(pos, &i)| r.board.rows.get(i).map(|row| (pos, row)))
         .map(|(pos, row)| {
             let selected = pos == r.selected;
@@ -110,12 +118,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             let cells = row.cells.iter().enumerate().map(|(j, c)| {
                 let env = envs.get(j);
                 let mut line = match c {
-                    Some(c) => cell_line(c, env, theme, now, col_w as usize),
+                    Some(c) => cell_line(c, env, theme, now, col_w),
                     None => absent_line(env, theme),
                 };
                 if selected && j == r.env {
                     line = if focused {
-                        line.patch_style(theme.cursor())
+                        table::fit(line, col_w).patch_style(theme.cursor())
                     } else {
                         line.patch_style(ratatui::style::Modifier::UNDERLINED)
                     };
@@ -127,16 +135,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             } else {
                 theme.base()
             };
-            Row::new(std::iter::once(name).chain(cells)).style(row_style)
+            (std::iter::once(name).chain(cells).collect(), row_style)
         });
-    let table = Table::new(rows, widths(name_w, col_w, envs.len())).header(header);
-    frame.render_widget(table, inner);
-}
-
-fn widths(name_w: u16, col_w: u16, n: usize) -> Vec<Constraint> {
-    std::iter::once(Constraint::Length(name_w))
-        .chain(std::iter::repeat_n(Constraint::Length(col_w), n))
-        .collect()
+    table::render_rows(frame.buffer_mut(), body, &widths, 1, rows);
 }
 
 fn env_header(env: &EnvColumn, theme: &Theme, now: Timestamp, w: usize) -> Line<'static> {

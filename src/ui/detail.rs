@@ -4,13 +4,14 @@ use crate::clock::age;
 use crate::model::{Fresh, RolloutState};
 use crate::text::cell;
 use crate::ui::pane_block;
+use crate::ui::table::{self, Col};
 use crate::ui::theme::{self, Theme};
 use jiff::Timestamp;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table};
+use ratatui::widgets::Paragraph;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = &app.theme;
@@ -51,7 +52,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         left -= h;
     }
     got[4] += left;
-    let rects = Layout::vertical(got.map(|h| Constraint::Length(h as u16))).split(inner);
+    let mut y = inner.y;
+    let rects: Vec<Rect> = got
+        .iter()
+        .map(|&h| {
+            let r = Rect::new(inner.x, y, inner.width, h as u16);
+            y += h as u16;
+            r
+        })
+        .collect();
 
     frame.render_widget(Paragraph::new(summary(d, theme, now, w)), rects[0]);
     render_conditions(d, theme, now, frame, rects[1]);
@@ -125,8 +134,32 @@ fn section_title<T>(name: &str, fresh: &Fresh<T>, theme: &Theme, now: Timestamp)
     Line::from(spans)
 }
 
+/// Draws a dim note when a loaded section has nothing; returns whether it did.
+fn empty_note<T>(
+    fresh: &Fresh<Vec<T>>,
+    note: &str,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+) -> bool {
+    if fresh.value.as_ref().is_some_and(Vec::is_empty) && area.height > 0 {
+        frame.render_widget(
+            Paragraph::new(Line::styled(note.to_string(), theme.dim())),
+            area,
+        );
+        return true;
+    }
+    false
+}
+
 fn split_title(area: Rect) -> (Rect, Rect) {
-    let [t, b] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let t = Rect::new(area.x, area.y, area.width, area.height.min(1));
+    let b = Rect::new(
+        area.x,
+        area.y.saturating_add(1),
+        area.width,
+        area.height.saturating_sub(1),
+    );
     (t, b)
 }
 
@@ -140,34 +173,31 @@ fn render_conditions(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Fram
         t,
     );
     let Some(v) = &d.view else { return };
-    let rows = v.conditions.iter().take(body.height as usize).map(|c| {
+    let rows = v.conditions.iter().map(|c| {
         let style = if c.status == "True" {
             theme.ok()
         } else {
             theme.warning()
         };
-        Row::new(vec![
+        let when = c.last_transition.or(c.last_update);
+        let cells = vec![
             Line::raw(cell(&c.type_, 16)),
             Line::styled(cell(&c.status, 8), style),
             Line::raw(cell(c.reason.as_deref().unwrap_or(""), 28)),
-            Line::styled(
-                c.last_transition
-                    .or(c.last_update)
-                    .map(|t| age(now, t))
-                    .unwrap_or_default(),
-                theme.dim(),
-            ),
+            Line::styled(when.map(|t| age(now, t)).unwrap_or_default(), theme.dim()),
             Line::raw(cell(c.message.as_deref().unwrap_or(""), 200)),
-        ])
+        ];
+        (cells, theme.base())
     });
-    let widths = [
-        Constraint::Length(16),
-        Constraint::Length(7),
-        Constraint::Length(26),
-        Constraint::Length(4),
-        Constraint::Min(0),
+    let cols = [
+        Col::Fixed(16),
+        Col::Fixed(6),
+        Col::Fixed(26),
+        Col::Fixed(4),
+        Col::Fill(1),
     ];
-    frame.render_widget(Table::new(rows, widths), body);
+    let widths = table::widths(body.width, &cols, 1);
+    table::render_rows(frame.buffer_mut(), body, &widths, 1, rows);
 }
 
 fn render_history(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, area: Rect) {
@@ -179,47 +209,44 @@ fn render_history(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, 
         Paragraph::new(section_title("HISTORY", &d.history, theme, now)),
         t,
     );
+    if empty_note(&d.history, "no ReplicaSets", theme, frame, body) {
+        return;
+    }
     let current = d.view.as_ref().map(|v| v.revision);
     let stale = d.history.error.is_some();
-    let rows = d
-        .history
-        .value
-        .iter()
-        .flatten()
-        .take(body.height as usize)
-        .map(|r| {
-            let image = r.containers.first().map_or("", |c| c.image.as_str());
-            let tag = crate::model::image_label(image);
-            let marker = if Some(r.revision) == current {
-                "●"
-            } else {
-                " "
-            };
-            let style = if stale {
-                theme.stale_data()
-            } else {
-                theme.base()
-            };
-            Row::new(vec![
-                Line::raw(format!("{marker}{}", r.revision)),
-                Line::raw(cell(&tag, 16)),
-                Line::raw(format!("{}/{}", r.ready, r.desired)),
-                Line::styled(
-                    r.created.map(|t| age(now, t)).unwrap_or_default(),
-                    theme.dim(),
-                ),
-                Line::raw(cell(r.change_cause.as_deref().unwrap_or("<none>"), 200)),
-            ])
-            .style(style)
-        });
-    let widths = [
-        Constraint::Length(5),
-        Constraint::Length(16),
-        Constraint::Length(7),
-        Constraint::Length(4),
-        Constraint::Min(0),
+    let rows = d.history.value.iter().flatten().map(|r| {
+        let image = r.containers.first().map_or("", |c| c.image.as_str());
+        let marker = if Some(r.revision) == current {
+            "●"
+        } else {
+            " "
+        };
+        let style = if stale {
+            theme.stale_data()
+        } else {
+            theme.base()
+        };
+        let cells = vec![
+            Line::raw(format!("{marker}{}", r.revision)),
+            Line::raw(cell(&crate::model::image_label(image), 16)),
+            Line::raw(format!("{}/{}", r.ready, r.desired)),
+            Line::styled(
+                r.created.map(|t| age(now, t)).unwrap_or_default(),
+                theme.dim(),
+            ),
+            Line::raw(cell(r.change_cause.as_deref().unwrap_or("<none>"), 200)),
+        ];
+        (cells, style)
+    });
+    let cols = [
+        Col::Fixed(4),
+        Col::Fixed(16),
+        Col::Fixed(6),
+        Col::Fixed(4),
+        Col::Fill(1),
     ];
-    frame.render_widget(Table::new(rows, widths), body);
+    let widths = table::widths(body.width, &cols, 1);
+    table::render_rows(frame.buffer_mut(), body, &widths, 1, rows);
 }
 
 fn render_pods(
@@ -238,7 +265,33 @@ fn render_pods(
         Paragraph::new(section_title("PODS", &d.pods, theme, now)),
         t,
     );
-    let h = (body.height as usize).saturating_sub(1);
+    let cols = [
+        Col::Pct(34),
+        Col::Fixed(17),
+        Col::Fixed(5),
+        Col::Fixed(4),
+        Col::Pct(20),
+        Col::Fill(1),
+        Col::Fixed(4),
+    ];
+    let widths = table::widths(body.width, &cols, 1);
+    let header: Vec<Line<'static>> = [" NAME", "PHASE", "READY", "RST", "LAST TERM", "NODE", "AGE"]
+        .into_iter()
+        .map(Line::raw)
+        .collect();
+    let head = Rect::new(body.x, body.y, body.width, body.height.min(1));
+    table::render_rows(
+        frame.buffer_mut(),
+        head,
+        &widths,
+        1,
+        [(header, theme.dim())],
+    );
+    let (_, list) = split_title(body);
+    if empty_note(&d.pods, "no pods", theme, frame, list) {
+        return;
+    }
+    let h = list.height as usize;
     // Pure scroll: the cursor stays in view (pod lists are short).
     let offset = (d.pod_cursor + 1).saturating_sub(h);
     let stale = d.pods.error.is_some();
@@ -249,7 +302,6 @@ fn render_pods(
         .flatten()
         .enumerate()
         .skip(offset)
-        .take(h)
         .map(|(i, p)| {
             let phase_style = match (p.phase.as_str(), &p.waiting_reason) {
                 (_, Some(_)) | ("Failed", _) => theme.failed(),
@@ -265,19 +317,16 @@ fn render_pods(
             } else {
                 theme.base()
             };
-            if i == d.pod_cursor {
+            let selected = i == d.pod_cursor;
+            if selected {
                 style = if focused {
                     style.patch(theme.cursor())
                 } else {
                     style.patch(theme.selected_row())
                 };
             }
-            let marker = if i == d.pod_cursor {
-                theme::SYM_SELECTED
-            } else {
-                " "
-            };
-            Row::new(vec![
+            let marker = if selected { theme::SYM_SELECTED } else { " " };
+            let cells = vec![
                 Line::raw(format!("{marker}{}", cell(&p.name, 60))),
                 Line::styled(phase, phase_style),
                 Line::raw(format!("{}/{}", p.ready_containers, p.total_containers)),
@@ -288,26 +337,10 @@ fn render_pods(
                     p.created.map(|t| age(now, t)).unwrap_or_default(),
                     theme.dim(),
                 ),
-            ])
-            .style(style)
+            ];
+            (cells, style)
         });
-    let widths = [
-        Constraint::Percentage(34),
-        Constraint::Length(17),
-        Constraint::Length(5),
-        Constraint::Length(4),
-        Constraint::Percentage(20),
-        Constraint::Min(0),
-        Constraint::Length(4),
-    ];
-    let header =
-        Row::new(["NAME", "PHASE", "READY", "RST", "LAST TERM", "NODE", "AGE"]).style(theme.dim());
-    let table = Table::new(rows, widths);
-    if h >= 2 && d.pod_count() < h {
-        frame.render_widget(table.header(header), body);
-    } else {
-        frame.render_widget(table, body);
-    }
+    table::render_rows(frame.buffer_mut(), list, &widths, 1, rows);
 }
 
 fn render_events(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, area: Rect) {
@@ -319,40 +352,39 @@ fn render_events(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, a
         Paragraph::new(section_title("EVENTS", &d.events, theme, now)),
         t,
     );
-    let rows = d
-        .events
-        .value
-        .iter()
-        .flatten()
-        .take(body.height as usize)
-        .map(|e| {
-            let type_style: Style = if e.type_ == "Warning" {
-                theme.warning()
-            } else {
-                theme.dim()
-            };
-            let count = if e.count > 1 {
-                format!(" ×{}", e.count)
-            } else {
-                String::new()
-            };
-            Row::new(vec![
-                Line::styled(cell(&e.type_, 7), type_style),
-                Line::raw(cell(&e.reason, 22)),
-                Line::styled(
-                    e.last_seen.map(|t| age(now, t)).unwrap_or_default(),
-                    theme.dim(),
-                ),
-                Line::raw(cell(&e.involved_name, 40)),
-                Line::raw(format!("{}{count}", cell(&e.message, 300))),
-            ])
-        });
-    let widths = [
-        Constraint::Length(7),
-        Constraint::Length(20),
-        Constraint::Length(4),
-        Constraint::Percentage(25),
-        Constraint::Min(0),
+    if empty_note(&d.events, "no recent events", theme, frame, body) {
+        return;
+    }
+    let rows = d.events.value.iter().flatten().map(|e| {
+        let type_style: Style = if e.type_ == "Warning" {
+            theme.warning()
+        } else {
+            theme.dim()
+        };
+        let count = if e.count > 1 {
+            format!(" ×{}", e.count)
+        } else {
+            String::new()
+        };
+        let cells = vec![
+            Line::styled(cell(&e.type_, 7), type_style),
+            Line::raw(cell(&e.reason, 22)),
+            Line::styled(
+                e.last_seen.map(|t| age(now, t)).unwrap_or_default(),
+                theme.dim(),
+            ),
+            Line::raw(cell(&e.involved_name, 40)),
+            Line::raw(format!("{}{count}", cell(&e.message, 300))),
+        ];
+        (cells, theme.base())
+    });
+    let cols = [
+        Col::Fixed(7),
+        Col::Fixed(20),
+        Col::Fixed(4),
+        Col::Pct(25),
+        Col::Fill(1),
     ];
-    frame.render_widget(Table::new(rows, widths), body);
+    let widths = table::widths(body.width, &cols, 1);
+    table::render_rows(frame.buffer_mut(), body, &widths, 1, rows);
 }

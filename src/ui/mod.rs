@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod pipelines;
 pub mod placeholder;
 pub mod status_bar;
+pub mod table;
 pub mod theme;
 
 use crate::app::{App, Modal, Pane};

@@ -1,5 +1,6 @@
 //! Panes whose sources arrive later (Pipelines, Metrics, Alerts, Operations): a one-line hint.
 use crate::app::{App, Pane};
+use crate::text::cell;
 use crate::ui::pane_block;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -19,7 +20,17 @@ pub fn hint(pane: Pane) -> &'static str {
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect, pane: Pane) {
     let theme = &app.theme;
-    let title = Line::from(Span::styled(format!(" {} ", pane.title()), theme.title()));
+    // The overview panes follow the board's selection (PRODUCT.md §3: "PIPELINES web").
+    let r = &app.releases;
+    let subject = match (pane, r.selected_app(), r.selected_env()) {
+        (Pane::Pipelines, Some(a), _) => format!("{} ", cell(a, 30)),
+        (Pane::Metrics, Some(a), Some(e)) => format!("{} @ {} ", cell(a, 30), cell(e, 20)),
+        _ => String::new(),
+    };
+    let title = Line::from(vec![
+        Span::styled(format!(" {} ", pane.title()), theme.title()),
+        Span::raw(subject),
+    ]);
     let block = pane_block(theme, title, app.focus == pane);
     let inner = block.inner(area);
     frame.render_widget(block, area);

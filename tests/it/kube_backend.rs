@@ -1,6 +1,7 @@
 //! The Kubernetes backend against a fake API server: snapshots, debounced changes, 410 re-list,
 //! server outage and recovery, detail watches, log streaming.
 pub mod fake;
+mod sim;
 
 use fake::FakeKube;
 use serde_json::{Value, json};
@@ -527,4 +528,72 @@ async fn stop_logs_ends_a_following_stream_without_more_messages() {
             "{msg:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn refusals_and_malformed_bodies_are_failed_then_recover() {
+    let mut s = setup(&[("develop", "shop-develop")], &[], |f| {
+        f.apply(
+            "deployments",
+            deployment("shop-develop", "web", "r/web:1", 3),
+        );
+    })
+    .await;
+    wait_for(&mut s.rx, 10, "first snapshot", deployments).await;
+    for (code, reason, expected) in [
+        (401, "Unauthorized", "401 Unauthorized"),
+        (403, "Forbidden", "403 Forbidden"),
+    ] {
+        s.fake.refuse(Some((code, reason)));
+        let error = wait_for(&mut s.rx, 15, expected, |e| match e {
+            KubeEvent::Failed { error, .. } if error.starts_with(expected) => Some(error.clone()),
+            _ => None,
+        })
+        .await;
+        assert!(error.starts_with(expected), "{error}");
+        s.fake.refuse(None);
+        wait_for(&mut s.rx, 40, "Live after the refusal", |e| {
+            matches!(e, KubeEvent::Live { .. }).then_some(())
+        })
+        .await;
+    }
+    s.fake.malformed(true);
+    let error = wait_for(&mut s.rx, 15, "Failed on a malformed body", |e| match e {
+        KubeEvent::Failed { error, .. } => Some(error.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(error.starts_with("malformed answer: "), "{error}");
+    s.fake.malformed(false);
+    let snap = wait_for(
+        &mut s.rx,
+        40,
+        "snapshot after the malformed body",
+        deployments,
+    )
+    .await;
+    assert_eq!(snap.len(), 1);
+}
+
+#[tokio::test]
+async fn dropping_the_backend_stops_its_watches_but_not_the_callers_token() {
+    let fake = FakeKube::start().await;
+    fake.apply("deployments", deployment("shop", "web", "r/web:1", 3));
+    let dir = tempfile::tempdir().unwrap();
+    let kc = fake.write_kubeconfig(dir.path(), &["fake"]);
+    let (tx, mut rx) = mpsc::channel(16);
+    let root = CancellationToken::new();
+    let backend = KubeBackend::spawn(&config(&kc, &[("develop", "shop")], &[]), tx, root.clone());
+    wait_for(&mut rx, 10, "snapshot", deployments).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fake.open_watches("deployments") == 0 {
+        assert!(Instant::now() < deadline, "watch never opened");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(backend);
+    while fake.open_watches("deployments") > 0 {
+        assert!(Instant::now() < deadline, "watch still open after drop");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!root.is_cancelled());
 }

@@ -145,6 +145,29 @@ fn detail_loading() {
 }
 
 #[test]
+fn detail_empty() {
+    snapshot_all("detail_empty", |w, h| {
+        let mut app = fixtures::live_app(ColorMode::None, w, h);
+        app.update(Msg::Action(Action::Down));
+        app.update(Msg::Action(Action::Left));
+        app.update(Msg::Action(Action::Open));
+        app.update(Msg::Kube(KubeEvent::ReplicaSets {
+            env: "production".into(),
+            items: Arc::from(vec![]),
+        }));
+        app.update(Msg::Kube(KubeEvent::Pods {
+            env: "production".into(),
+            items: Arc::from(vec![]),
+        }));
+        app.update(Msg::Kube(KubeEvent::Events {
+            env: "production".into(),
+            items: Arc::from(vec![]),
+        }));
+        app
+    });
+}
+
+#[test]
 fn detail_stale_with_error() {
     snapshot_all("detail_stale", |w, h| {
         let mut app = fixtures::detail_app(ColorMode::None, w, h, false);

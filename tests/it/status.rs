@@ -4,8 +4,9 @@ use crate::kube_backend::deployment;
 use crate::kube_backend::fake::FakeKube;
 use serde_json::Value;
 use shipdeck::config::Config;
-use shipdeck::status::{StatusError, StatusOutput, status};
+use shipdeck::status::{StatusError, StatusOutput, run, status};
 use std::path::Path;
+use std::process::ExitCode;
 
 struct Estate {
     _fake: FakeKube,
@@ -202,4 +203,23 @@ async fn filters_and_the_error_flag_follow_what_is_shown() {
         err.downcast_ref::<StatusError>(),
         Some(StatusError::UnknownEnvironment(_))
     ));
+}
+
+#[tokio::test]
+async fn exit_codes() {
+    let e = estate().await;
+    let code = |c: ExitCode| format!("{c:?}");
+    assert_eq!(
+        code(run(&e.config, None, Some("production"), StatusOutput::Json).await),
+        code(ExitCode::from(0))
+    );
+    assert_eq!(
+        code(run(&e.config, None, None, StatusOutput::Table).await),
+        code(ExitCode::from(1)),
+        "lab is unreachable"
+    );
+    assert_eq!(
+        code(run(&e.config, None, Some("qa"), StatusOutput::Table).await),
+        code(ExitCode::from(2))
+    );
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The server ends each watch after this many seconds and the watcher resumes from its last
 /// resourceVersion (no re-list); it bounds how long a silently dead connection goes unnoticed.
-pub const WATCH_TIMEOUT_SECS: u32 = 55;
+pub const WATCH_TIMEOUT_SECS: u32 = 30;
 /// No byte for this long on a watch or list connection fails it (longer than a watch lasts).
-pub const READ_TIMEOUT: Duration = Duration::from_secs(70);
+pub const READ_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// Where an environment's client comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +76,7 @@ fn kubeconfig_error(path: &Path, e: impl std::fmt::Display) -> String {
 pub fn describe(err: &kube::Error) -> String {
     match err {
         kube::Error::Api(status) => describe_status(status.code, &status.reason, &status.message),
+        kube::Error::SerdeError(e) => format!("malformed answer: {e}"),
         other => describe_chain(other),
     }
 }

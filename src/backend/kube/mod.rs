@@ -28,19 +28,22 @@ pub enum KubeEvent {
         env: String,
         items: Arc<[DeploymentView]>,
     },
-    /// ReplicaSets of the Deployment opened in the detail view.
+    /// ReplicaSets of the Deployment opened in the detail view (by its selector), newest revision
+    /// first.
     ReplicaSets {
         env: String,
         items: Arc<[ReplicaSetView]>,
     },
-    /// Pods of the Deployment opened in the detail view.
+    /// Pods of the Deployment opened in the detail view (by its selector), sorted by name.
     Pods { env: String, items: Arc<[PodView]> },
-    /// Events of the namespace of the Deployment opened in the detail view.
+    /// Events about the Deployment opened in the detail view and its ReplicaSets and Pods:
+    /// Warnings first, then newest first, at most 100.
     Events {
         env: String,
         items: Arc<[EventView]>,
     },
     /// A watch failed; the data on screen stays, marked stale. The watch retries with backoff.
+    /// `kind`: "deployments", "replicasets", "pods" or "events".
     Failed {
         env: String,
         kind: &'static str,
@@ -84,7 +87,8 @@ impl KubeBackend {
             runtime: tokio::runtime::Handle::current(),
             sources,
             tx,
-            cancel,
+            // A child: dropping the backend stops its tasks, never the caller's token.
+            cancel: cancel.child_token(),
             detail: Mutex::new(None),
             logs: Mutex::new(None),
         });

@@ -198,14 +198,21 @@ pub fn event(e: &Event) -> EventView {
     }
 }
 
-/// Whether an event concerns a Deployment or the ReplicaSets and Pods it owns (their names start
-/// with the Deployment's name and a dash).
+/// Whether an event concerns a Deployment or the ReplicaSets and Pods it owns, by their generated
+/// names: ReplicaSet `{deployment}-{hash}`, Pod `{deployment}-{hash}-{suffix}` (so `web-admin`'s
+/// objects do not count as `web`'s).
 pub fn event_concerns(e: &EventView, deployment: &str) -> bool {
-    e.involved_name == deployment
-        || (matches!(e.involved_kind.as_str(), "ReplicaSet" | "Pod")
-            && e.involved_name
-                .strip_prefix(deployment)
-                .is_some_and(|rest| rest.starts_with('-')))
+    let dashes = e
+        .involved_name
+        .strip_prefix(deployment)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .map(|rest| rest.matches('-').count());
+    match e.involved_kind.as_str() {
+        "Deployment" => e.involved_name == deployment,
+        "ReplicaSet" => dashes == Some(0),
+        "Pod" => dashes == Some(1),
+        _ => false,
+    }
 }
 
 /// Events as the detail shows them: Warnings first, then newest first, at most `cap`.
@@ -367,6 +374,22 @@ mod tests {
         assert!(event_concerns(&v, "web"));
         assert!(!event_concerns(&v, "we"));
         assert!(!event_concerns(&v, "api"));
+        let about = |kind: &str, name: &str| EventView {
+            involved_kind: kind.into(),
+            involved_name: name.into(),
+            ..v.clone()
+        };
+        assert!(event_concerns(&about("ReplicaSet", "web-5d9c"), "web"));
+        assert!(event_concerns(&about("Deployment", "web"), "web"));
+        assert!(!event_concerns(&about("Deployment", "web-admin"), "web"));
+        assert!(!event_concerns(
+            &about("ReplicaSet", "web-admin-5d9c"),
+            "web"
+        ));
+        assert!(!event_concerns(
+            &about("Pod", "web-admin-5d9c-abcde"),
+            "web"
+        ));
 
         let newer: Event = serde_json::from_value(json!({
             "metadata": {"name": "web.2", "namespace": "n"},

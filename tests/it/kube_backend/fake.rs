@@ -35,6 +35,10 @@ struct Data {
     open_logs: i32,
     /// The next watch requests answer with a 410 ERROR event.
     expire_watches: bool,
+    /// Every list and watch answers with this Status code and reason.
+    refuse: Option<(u16, String)>,
+    /// Lists and watches answer with a body that is not JSON.
+    malformed: bool,
     /// Requests seen: "LIST kind ns", "WATCH kind ns", "LOG ns/pod ?query".
     requests: Vec<String>,
     /// Watch connections open now, per kind.
@@ -208,6 +212,20 @@ impl FakeKube {
         *kill = CancellationToken::new();
     }
 
+    /// Makes every list and watch answer `code reason` (None: answer normally again).
+    pub fn refuse(&self, refusal: Option<(u16, &str)>) {
+        let mut data = self.shared.data.lock().unwrap();
+        data.refuse = refusal.map(|(c, r)| (c, r.to_string()));
+        drop(data);
+        self.kill_watches();
+    }
+
+    /// Makes lists and watches answer with a body that is not JSON.
+    pub fn malformed(&self, on: bool) {
+        self.shared.data.lock().unwrap().malformed = on;
+        self.kill_watches();
+    }
+
     pub fn requests(&self) -> Vec<String> {
         self.shared.data.lock().unwrap().requests.clone()
     }
@@ -283,11 +301,22 @@ async fn handle(
     if let Some(pod) = log_pod {
         return logs(&shared, &ns_label, &pod, uri.query().unwrap_or(""));
     }
+    {
+        let data = shared.data.lock().unwrap();
+        if let Some((code, reason)) = data.refuse.clone() {
+            let body = status(code, &reason, "refused by the fake");
+            let code = StatusCode::from_u16(code).unwrap();
+            return (code, axum::Json(body)).into_response();
+        }
+    }
     let selector = query.get("labelSelector");
     let is_watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
     if !is_watch {
         let mut data = shared.data.lock().unwrap();
         data.requests.push(format!("LIST {kind} {ns_label}"));
+        if data.malformed {
+            return (StatusCode::OK, "{\"items\": [not json").into_response();
+        }
         let items: Vec<Value> = data
             .objects
             .get(&kind)
@@ -316,6 +345,13 @@ async fn handle(
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let kill = shared.watch_kill.lock().unwrap().clone();
     let mut changes = shared.changes.subscribe();
+    if shared.data.lock().unwrap().malformed {
+        return (
+            StatusCode::OK,
+            "{\"type\": \"ADDED\", \"object\": [garbage\n",
+        )
+            .into_response();
+    }
     let (backlog, expired) = {
         let mut data = shared.data.lock().unwrap();
         data.requests.push(format!("WATCH {kind} {ns_label}"));
