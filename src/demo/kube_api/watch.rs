@@ -66,6 +66,15 @@ impl Streamer {
         self.tx.send(Ok(line.into())).await.is_ok()
     }
 
+    /// Sends one line around an object already encoded.
+    async fn send_raw(&mut self, type_: &str, json: &[u8]) -> bool {
+        let mut line = Vec::with_capacity(json.len() + 32);
+        line.extend_from_slice(format!("{{\"type\":\"{type_}\",\"object\":").as_bytes());
+        line.extend_from_slice(json);
+        line.extend_from_slice(b"}\n");
+        self.tx.send(Ok(line.into())).await.is_ok()
+    }
+
     async fn send_event(&mut self, ev: &StoreEvent) -> bool {
         self.last = self.last.max(ev.resource_version);
         if !self.wanted(ev) {
@@ -147,14 +156,22 @@ pub fn serve(ctx: &Ctx, w: WatchReq, q: &Query) -> Response {
                 }
             }
             _ => {
-                let (items, list_rv) = store.list_arc(s.w.kind, s.w.ns.as_deref());
+                let (items, list_rv) = store.list_raw(s.w.kind, s.w.ns.as_deref());
                 s.last = list_rv;
-                for obj in items {
-                    if s.w.filter.matches(&obj) {
-                        let o = s.object(&obj);
-                        if !s.send(EventType::Added.as_str(), o).await {
-                            return;
+                let plain = s.w.filter.is_empty() && s.w.table.is_none();
+                for raw in items {
+                    let sent = if plain {
+                        s.send_raw(EventType::Added.as_str(), &raw.json).await
+                    } else {
+                        let obj = raw.parse();
+                        if !s.w.filter.matches(&obj) {
+                            continue;
                         }
+                        let o = s.object(&obj);
+                        s.send(EventType::Added.as_str(), o).await
+                    };
+                    if !sent {
+                        return;
                     }
                 }
                 if initial_events

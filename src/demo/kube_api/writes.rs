@@ -86,10 +86,7 @@ fn set_namespace(t: &Target, obj: &mut Value) -> Result<(), ApiError> {
 
 fn require_namespace(ctx: &Ctx, t: &Target) -> Result<(), ApiError> {
     match t.ns.as_deref() {
-        Some(ns)
-            if t.kind.namespaced()
-                && ctx.shared.store.get_arc(Kind::Namespace, "", ns).is_none() =>
-        {
+        Some(ns) if t.kind.namespaced() && !ctx.shared.store.contains(Kind::Namespace, "", ns) => {
             Err(ApiError::not_found("namespaces", ns))
         }
         _ => Ok(()),
@@ -221,7 +218,7 @@ pub async fn patch(ctx: &Ctx, t: &Target, req: Req) -> Result<Response, ApiError
         opts.apply = true;
         if let patch::Parsed::Doc(doc) = &parsed {
             check_apply_body(t, doc)?;
-            let exists = ctx.shared.store.get_arc(t.kind, ns, name).is_some();
+            let exists = ctx.shared.store.contains(t.kind, ns, name);
             if !exists && t.sub.is_none() {
                 // Server-side apply creates what does not exist yet.
                 let mut obj = doc.clone();
