@@ -151,12 +151,68 @@ pub fn serve(ctx: &Ctx, segs: &[&str], _headers: &HeaderMap) -> Option<Response>
         }
         ["api", "v1"] => ok(resource_list("v1")),
         ["apis", g, "v1"] if GROUPS.contains(g) => ok(resource_list(&format!("{g}/v1"))),
+        ["openapi", "v3"] => ok(openapi_root()),
+        ["openapi", "v3", "api", "v1"] => ok(openapi_gv("", "v1")),
+        ["openapi", "v3", "apis", g, "v1"] if GROUPS.contains(g) => ok(openapi_gv(g, "v1")),
         ["healthz" | "livez" | "readyz"] => Some(axum::response::IntoResponse::into_response((
             StatusCode::OK,
             "ok",
         ))),
         _ => None,
     }
+}
+
+/// `/openapi/v3`: where each group version's document is. kubectl reads these only to learn that
+/// the server validates fields itself (`fieldValidation` on PATCH), so it sends
+/// `fieldValidation=Strict` instead of validating against schemas it would need to download.
+fn openapi_root() -> Value {
+    let mut paths = serde_json::Map::new();
+    paths.insert(
+        "api/v1".into(),
+        json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=sim"}),
+    );
+    for g in GROUPS {
+        paths.insert(
+            format!("apis/{g}/v1"),
+            json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/v1?hash=sim")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// A group version's OpenAPI v3 document: one PATCH operation per kind, with its GVK and the
+/// `fieldValidation` parameter; no schemas.
+fn openapi_gv(group: &str, version: &str) -> Value {
+    let mut paths = serde_json::Map::new();
+    for k in crate::demo::store::Kind::ALL
+        .into_iter()
+        .filter(|k| k.group() == group)
+    {
+        let prefix = if group.is_empty() {
+            "/api/v1".to_string()
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let path = if k.namespaced() {
+            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", k.plural())
+        } else {
+            format!("{prefix}/{}/{{name}}", k.plural())
+        };
+        let param = |n: &str| json!({"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+        paths.insert(path, json!({"patch": {
+            "operationId": format!("patch{}", k.kind()),
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": k.kind()},
+            "parameters": [param("dryRun"), param("fieldManager"), param("fieldValidation"), param("force")],
+            "responses": {"200": {"description": "OK"}},
+        }}));
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.32.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    })
 }
 
 fn resource_list(gv: &str) -> Value {
