@@ -409,8 +409,17 @@ pub async fn write_scale(ctx: &Ctx, t: &Target, req: Req) -> Result<Response, Ap
                     )],
                 ));
             }
-            cur["spec"]["replicas"] = replicas;
-            Ok(())
+            match cur.get_mut("spec").and_then(Value::as_object_mut) {
+                Some(spec) => {
+                    spec.insert("replicas".into(), replicas);
+                    Ok(())
+                }
+                None => Err(ApiError::invalid(
+                    "Scale.autoscaling",
+                    name,
+                    &[("spec".into(), "Required value".into())],
+                )),
+            }
         })?;
     Ok(json_response(StatusCode::OK, &scale_of(&updated)))
 }
