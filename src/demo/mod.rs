@@ -204,6 +204,15 @@ impl Demo {
 /// `shipdeck demo --serve [--write-config DIR]`: starts the estate, prints its endpoints and runs
 /// until Ctrl-C or SIGTERM.
 pub async fn serve(opts: DemoOptions, write_config: Option<PathBuf>) -> color_eyre::Result<()> {
+    serve_until(opts, write_config, wait_for_shutdown_signal()).await
+}
+
+/// `serve` that stops when `stop` completes instead of on a signal (tests).
+pub async fn serve_until(
+    opts: DemoOptions,
+    write_config: Option<PathBuf>,
+    stop: impl std::future::Future<Output = ()>,
+) -> color_eyre::Result<()> {
     let demo = Demo::start(opts).await?;
     println!("kubernetes API: {}", demo.kube_url());
     if let Some(dir) = &write_config {
@@ -217,7 +226,7 @@ pub async fn serve(opts: DemoOptions, write_config: Option<PathBuf>) -> color_ey
         );
     }
     println!("running until Ctrl-C");
-    wait_for_shutdown_signal().await;
+    stop.await;
     demo.shutdown().await;
     Ok(())
 }

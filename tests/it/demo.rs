@@ -270,3 +270,45 @@ async fn traffic_errs_more_for_a_bad_image() {
     assert!(after > 0.0 && before > 0.0);
     demo.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_writes_the_config_serves_kubectl_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let opts = DemoOptions {
+        paused: true,
+        ..DemoOptions::default()
+    };
+    let task = tokio::spawn(shipdeck::demo::serve_until(
+        opts,
+        Some(dir.path().to_path_buf()),
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    let kc = dir.path().join("kubeconfig");
+    eventually(Duration::from_secs(30), "config.toml written", || {
+        dir.path().join("config.toml").exists().then_some(())
+    })
+    .await;
+    Config::load(&dir.path().join("config.toml")).unwrap();
+    let out = crate::support::kubectl::run(
+        &kc,
+        &dir.path().join("cache"),
+        &["get", "deploy", "-A", "--context", "shipdeck-demo"],
+        Duration::from_secs(60),
+    )
+    .await;
+    let text = out.ok();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("shop-")).count(),
+        9,
+        "{text}"
+    );
+    tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}

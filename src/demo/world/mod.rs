@@ -11,6 +11,7 @@ mod model;
 mod objects;
 mod pods;
 pub mod rollout;
+mod status;
 mod sync;
 pub mod traffic;
 

@@ -156,7 +156,7 @@ pub fn pod_status_json(p: &Pod, now_ms: i64) -> Value {
         .map(|c| {
             let cid = format!(
                 "containerd://{}",
-                fake_digest(&format!("{}{}{}", p.uid, c.name, c.restarts))
+                fake_digest(&format!("{}/{}/{}{}", p.ns, p.name, c.name, c.restarts))
             );
             let state = match (p.stage, c.started_ms) {
                 (Stage::Pending, _) | (_, None) => {

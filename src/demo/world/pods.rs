@@ -7,7 +7,6 @@ use super::objects::{backoff_s, pod_json, pod_status_json};
 use crate::demo::store::Kind;
 use rand::Rng;
 use serde_json::{Value, json};
-use std::cmp::Reverse;
 
 impl Controller {
     pub(super) fn pod_event(
@@ -109,6 +108,15 @@ impl Controller {
             containers,
             next_due: None,
         };
+        let instant = self.instant;
+        if instant {
+            // Seeding: born Ready, one write instead of three.
+            pod.stage = Stage::Ready;
+            pod.ready_since_ms = Some(now);
+            for c in pod.containers.iter_mut() {
+                c.started_ms = Some(now);
+            }
+        }
         let body = pod_json(&pod, rs, now);
         let (rs_ns, rs_name, rs_uid) = (rs.ns.clone(), rs.name.clone(), rs.uid.clone());
         let Ok(created) = self.store.create_with(Kind::Pod, body, &controller_opts()) else {
@@ -120,7 +128,6 @@ impl Controller {
             .unwrap_or("")
             .to_string();
         let pk = pod.key();
-        let instant = self.instant;
         if !instant {
             let due = now + self.draw(self.timings.pending_ms);
             pod.next_due = Some(due);
@@ -150,17 +157,38 @@ impl Controller {
         let msg = format!("Successfully assigned {rs_ns}/{name} to {node}");
         self.pod_event(&pk, false, "Scheduled", &msg, false);
         if instant {
-            // Straight to Ready: the same steps as the timers, at once.
-            if let Some(p) = self.pods.get_mut(&pk) {
-                p.next_due = Some(now);
+            let started: Vec<(String, String)> = self
+                .pods
+                .get(&pk)
+                .map(|p| {
+                    p.containers
+                        .iter()
+                        .map(|c| (c.name.clone(), c.image.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.traffic_start(&pk);
+            self.traffic.set_state(&pk, true, 0, now);
+            for (c, image) in started {
+                let pulled = format!("Container image \"{image}\" already present on machine");
+                self.pod_event(&pk, false, "Pulled", &pulled, true);
+                self.pod_event(
+                    &pk,
+                    false,
+                    "Created",
+                    &format!("Created container: {c}"),
+                    true,
+                );
+                self.pod_event(
+                    &pk,
+                    false,
+                    "Started",
+                    &format!("Started container {c}"),
+                    true,
+                );
+                self.log_line(&pk, &c, &format!("starting {c} ({image})"));
+                self.log_line(&pk, &c, "ready to serve requests");
             }
-            self.on_pod_timer(&pk, now);
-            if let Some(p) = self.pods.get_mut(&pk) {
-                p.next_due = Some(now);
-            }
-            self.on_pod_timer(&pk, now);
-            self.timers
-                .retain(|Reverse((_, _, t))| t != &Task::Pod(pk.clone()));
         }
     }
 
