@@ -360,3 +360,75 @@ fn recreate_strategy_stops_old_pods_first() {
     assert!(!mixed, "old and new pods never coexist");
     assert_eq!(t.deploy("db")["status"]["updatedReplicas"], 2);
 }
+
+#[test]
+fn resync_after_missed_events_replaces_lost_pods() {
+    let mut t = setup();
+    t.c.store
+        .create(
+            Kind::Deployment,
+            deployment_json("ns", "web", 2, "r/web:1", "ok"),
+        )
+        .unwrap();
+    t.run(20, |_| {});
+    let victim = t.pods()[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.c.store.delete(Kind::Pod, "ns", &victim).unwrap();
+    // The controller never sees the DELETED event (as after a lagged stream).
+    while t.rx.try_recv().is_ok() {}
+    t.c.resync();
+    t.run(20, |_| {});
+    let names: Vec<String> = t
+        .pods()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(!names.contains(&victim));
+    assert_eq!(t.deploy("web")["status"]["availableReplicas"], 2);
+}
+
+#[test]
+fn events_repeat_by_count_and_are_capped_per_namespace() {
+    let t = setup();
+    let mut rec = super::events::Recorder::new();
+    let inv = super::events::Involved {
+        kind: "Pod",
+        api_version: "v1",
+        ns: "ns",
+        name: "p",
+        uid: "u",
+    };
+    for _ in 0..3 {
+        rec.record(
+            &t.c.store,
+            1000,
+            &inv,
+            super::events::SCHEDULER,
+            true,
+            "BackOff",
+            "same",
+        );
+    }
+    let evs = t.c.store.list(Kind::Event, Some("ns")).0;
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0]["count"], 3);
+    assert_eq!(evs[0]["type"], "Warning");
+    for i in 0..EVENTS_PER_NAMESPACE + 10 {
+        rec.record(
+            &t.c.store,
+            2000,
+            &inv,
+            super::events::SCHEDULER,
+            false,
+            "X",
+            &format!("m{i}"),
+        );
+    }
+    assert_eq!(
+        t.c.store.list(Kind::Event, Some("ns")).0.len(),
+        EVENTS_PER_NAMESPACE
+    );
+}
