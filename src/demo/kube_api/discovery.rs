@@ -236,7 +236,7 @@ pub async fn access_review(ctx: &Ctx, req: Req) -> Response {
     };
     // kubectl's typed client sends this one as protobuf; kube-rs and curl send JSON.
     let decoded = if body.starts_with(b"k8s\0") {
-        protobuf_review(&body)
+        super::protobuf::decode_access_review(&body)
     } else {
         serde_json::from_slice(&body).ok()
     };
@@ -266,75 +266,4 @@ pub async fn access_review(ctx: &Ctx, req: Req) -> Response {
         json!({"allowed": true, "reason": "the simulated estate allows everything"})
     };
     json_response(StatusCode::CREATED, &review)
-}
-
-/// Length-delimited and varint fields of one protobuf message: (field number, bytes) for the
-/// length-delimited ones; None on malformed input.
-fn proto_fields(mut b: &[u8]) -> Option<Vec<(u64, &[u8])>> {
-    fn varint(b: &mut &[u8]) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&x, rest) = b.split_first()?;
-            *b = rest;
-            v |= u64::from(x & 0x7f) << shift;
-            if x & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        let tag = varint(&mut b)?;
-        match tag & 7 {
-            0 => {
-                varint(&mut b)?;
-            }
-            2 => {
-                let len = usize::try_from(varint(&mut b)?).ok()?;
-                if len > b.len() {
-                    return None;
-                }
-                let (field, rest) = b.split_at(len);
-                out.push((tag >> 3, field));
-                b = rest;
-            }
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
-fn proto_field(b: &[u8], n: u64) -> Option<&[u8]> {
-    proto_fields(b)?
-        .into_iter()
-        .find(|(f, _)| *f == n)
-        .map(|(_, v)| v)
-}
-
-/// Decodes the resourceAttributes of a protobuf SelfSubjectAccessReview (`k8s\0` envelope).
-fn protobuf_review(body: &[u8]) -> Option<Value> {
-    let unknown = body.strip_prefix(b"k8s\0")?;
-    let raw = proto_field(unknown, 2)?;
-    let spec = proto_field(raw, 2)?;
-    let attrs = proto_field(spec, 1).unwrap_or_default();
-    let names = [
-        "namespace",
-        "verb",
-        "group",
-        "version",
-        "resource",
-        "subresource",
-        "name",
-    ];
-    let mut ra = serde_json::Map::new();
-    for (n, v) in proto_fields(attrs)? {
-        if let Some(key) = usize::try_from(n)
-            .ok()
-            .and_then(|n| names.get(n.wrapping_sub(1)))
-        {
-            ra.insert((*key).into(), json!(String::from_utf8_lossy(v)));
-        }
-    }
-    Some(json!({"spec": {"resourceAttributes": ra}}))
 }

@@ -16,6 +16,7 @@ mod fields;
 mod handlers;
 mod logs;
 mod patch;
+mod protobuf;
 mod select;
 mod table;
 mod watch;

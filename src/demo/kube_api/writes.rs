@@ -3,12 +3,28 @@
 //! leaves the store unchanged when it fails.
 use super::handlers::{Req, Target};
 use super::patch::{self, PatchType};
+use super::protobuf;
 use super::select::Filter;
 use super::{Counted, Ctx, fields, json_response, read_body};
 use crate::demo::store::{ApiError, Kind, WriteOptions};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
+
+/// A create/update body: JSON, or protobuf from kubectl's typed clients.
+fn parse_object(req_ct: Option<&str>, kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
+    if protobuf::is_protobuf(req_ct, body) {
+        return protobuf::decode(kind, body);
+    }
+    parse_json(body)
+}
+
+fn content_type(req: &Req) -> Option<String> {
+    req.headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     match serde_json::from_slice::<Value>(body) {
@@ -102,7 +118,8 @@ pub async fn create(ctx: &Ctx, t: &Target, req: Req) -> Result<Response, ApiErro
     }
     let opts = options(&req, None);
     let validation = req.query.get("fieldValidation").map(str::to_string);
-    let mut obj = parse_json(&read_body(req.body).await?)?;
+    let ct = content_type(&req);
+    let mut obj = parse_object(ct.as_deref(), t.kind, &read_body(req.body).await?)?;
     let warnings = fields::enforce(t.kind, &mut obj, validation.as_deref())?;
     set_namespace(t, &mut obj)?;
     require_namespace(ctx, t)?;
@@ -155,7 +172,8 @@ pub async fn update(ctx: &Ctx, t: &Target, req: Req) -> Result<Response, ApiErro
     ctx.count(Counted::Write);
     let opts = options(&req, t.sub.as_deref());
     let validation = req.query.get("fieldValidation").map(str::to_string);
-    let mut obj = parse_json(&read_body(req.body).await?)?;
+    let ct = content_type(&req);
+    let mut obj = parse_object(ct.as_deref(), t.kind, &read_body(req.body).await?)?;
     let warnings = fields::enforce(t.kind, &mut obj, validation.as_deref())?;
     let (ns, name) = names(t);
     match obj.pointer("/metadata/name").and_then(Value::as_str) {

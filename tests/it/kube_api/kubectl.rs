@@ -253,3 +253,61 @@ async fn access_review_honours_denials() {
         .await;
     assert_eq!(out.ok().trim(), "yes");
 }
+
+/// kubectl's typed clients send protobuf bodies; the server decodes what they write.
+#[tokio::test]
+async fn imperative_creates_send_protobuf() {
+    let api = estate().await;
+    api.kubectl(&["create", "namespace", "extra"]).await.ok();
+    assert!(api.store.get(Kind::Namespace, "", "extra").is_some());
+    let args = [
+        "create",
+        "deployment",
+        "cart",
+        "--image=registry.local/shop/cart:1.0",
+        "--port=8080",
+        "--replicas=2",
+        "-n",
+        "extra",
+    ];
+    api.kubectl(&args).await.ok();
+    let d = api.store.get(Kind::Deployment, "extra", "cart").unwrap();
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["spec"]["selector"]["matchLabels"]["app"], "cart");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        (c["name"].as_str(), c["image"].as_str()),
+        (Some("cart"), Some("registry.local/shop/cart:1.0"))
+    );
+    assert_eq!(c["ports"][0]["containerPort"], 8080);
+    assert!(
+        d["metadata"].get("generateName").is_none(),
+        "empty proto strings are dropped: {d}"
+    );
+    api.kubectl(&[
+        "create",
+        "service",
+        "clusterip",
+        "cart",
+        "--tcp=80:8080",
+        "-n",
+        "extra",
+    ])
+    .await
+    .ok();
+    let s = api.store.get(Kind::Service, "extra", "cart").unwrap();
+    assert_eq!(
+        (
+            s["spec"]["ports"][0]["port"].as_i64(),
+            s["spec"]["ports"][0]["targetPort"].as_i64()
+        ),
+        (Some(80), Some(8080))
+    );
+    assert_eq!(s["spec"]["type"], "ClusterIP");
+    let rv = api.store.resource_version();
+    api.kubectl(&["create", "namespace", "dry", "--dry-run=server"])
+        .await
+        .ok();
+    assert!(api.store.get(Kind::Namespace, "", "dry").is_none());
+    assert_eq!(api.store.resource_version(), rv);
+}
