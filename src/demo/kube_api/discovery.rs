@@ -103,8 +103,11 @@ fn resources(group_version: &str) -> Option<Vec<Value>> {
             res("ingresses", "ingress", "Ingress", true, &["ing"], false),
             sub("ingresses/status", "Ingress", &status),
         ],
-        // Events are served by core v1 only; the group exists so discovery looks like a cluster.
-        "events.k8s.io/v1" => vec![],
+        // A read-only view of the core Events.
+        "events.k8s.io/v1" => vec![json!({
+            "name": "events", "singularName": "event", "namespaced": true, "kind": "Event",
+            "verbs": ["get", "list", "watch"], "shortNames": ["ev"],
+        })],
         "authorization.k8s.io/v1" => vec![json!({
             "name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview",
             "namespaced": false, "kind": "SelfSubjectAccessReview", "verbs": ["create"],

@@ -2,7 +2,7 @@
 //! selectors, pagination and Tables); writes live in `writes.rs`.
 use super::select::{Filter, Query, decode_continue, encode_continue};
 use super::watch::{self, WatchReq};
-use super::{Counted, Ctx, error_response, json_response, logs, table, writes};
+use super::{Counted, Ctx, error_response, events_v1, json_response, logs, table, writes};
 use crate::demo::store::{ApiError, Kind, RawObject};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -24,6 +24,8 @@ pub struct Target {
     pub ns: Option<String>,
     pub name: Option<String>,
     pub sub: Option<String>,
+    /// events.k8s.io/v1: a read-only view of the core Events.
+    pub events_v1: bool,
 }
 
 fn not_found_path() -> ApiError {
@@ -35,12 +37,17 @@ fn not_found_path() -> ApiError {
 }
 
 fn resolve(group: &str, rest: &[&str]) -> Result<Target, ApiError> {
-    let kind = |plural: &str| Kind::from_group_plural(group, plural).ok_or_else(not_found_path);
+    let events_v1 = group == "events.k8s.io";
+    let kind = |plural: &str| match (events_v1, plural) {
+        (true, "events") => Ok(Kind::Event),
+        _ => Kind::from_group_plural(group, plural).ok_or_else(not_found_path),
+    };
     let t = |kind: Kind, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| Target {
         kind,
         ns: ns.map(str::to_string),
         name: name.map(str::to_string),
         sub: sub.map(str::to_string),
+        events_v1,
     };
     let target = match rest {
         [plural] => t(kind(plural)?, None, None, None),
@@ -79,6 +86,11 @@ pub async fn route(ctx: &Ctx, group: &str, rest: &[&str], req: Req) -> Response 
         Err(e) => return error_response(&e),
     };
     let m = req.method.clone();
+    if t.events_v1 && (m != Method::GET || t.sub.is_some()) {
+        return error_response(&ApiError::method_not_allowed(
+            "events.k8s.io/v1 is served read-only here; write core/v1 Events",
+        ));
+    }
     let result = match (&t.name, t.sub.as_deref(), m) {
         (None, _, Method::GET) if req.query.flag("watch") => {
             ctx.count(Counted::Watch);
@@ -127,8 +139,14 @@ fn get(ctx: &Ctx, t: &Target, req: &Req) -> Result<Response, ApiError> {
         .store
         .get_raw(t.kind, t.ns.as_deref().unwrap_or(""), name)
         .ok_or_else(|| ApiError::not_found(&t.kind.resource(), name))?;
-    if table::wants_table(&req.headers) {
-        let obj: Value = serde_json::from_slice(&raw).unwrap_or_default();
+    if t.events_v1 || table::wants_table(&req.headers) {
+        let mut obj: Value = serde_json::from_slice(&raw).unwrap_or_default();
+        if t.events_v1 {
+            obj = events_v1::convert(&obj);
+        }
+        if !table::wants_table(&req.headers) {
+            return Ok(json_response(StatusCode::OK, &obj));
+        }
         let now = ctx.shared.store.now();
         let row = table::row(t.kind, &obj, now, req.query.get("includeObject"));
         let rv = obj.pointer("/metadata/resourceVersion").cloned();
@@ -152,6 +170,7 @@ fn start_watch(ctx: &Ctx, t: Target, req: &Req) -> Response {
         ns: t.ns,
         filter,
         table,
+        events_v1: t.events_v1,
     };
     watch::serve(ctx, w, &req.query)
 }
@@ -193,7 +212,13 @@ fn list(ctx: &Ctx, t: &Target, req: &Req) -> Result<Response, ApiError> {
         .map(decode_continue)
         .transpose()?;
     let limit = q.u64("limit")?;
-    let (items, rv) = ctx.shared.store.list_raw(t.kind, t.ns.as_deref());
+    let (mut items, rv) = ctx.shared.store.list_raw(t.kind, t.ns.as_deref());
+    if t.events_v1 {
+        for o in &mut items {
+            let v = events_v1::convert(&o.parse());
+            o.json = serde_json::to_vec(&v).unwrap_or_default().into();
+        }
+    }
     let (items, token, remaining) = page(&items, &filter, after, limit);
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if let Some(tok) = token {
@@ -213,9 +238,14 @@ fn list(ctx: &Ctx, t: &Target, req: &Req) -> Result<Response, ApiError> {
         ));
     }
     // The stored bytes go out as they are.
+    let api_version = if t.events_v1 {
+        "events.k8s.io/v1"
+    } else {
+        t.kind.api_version()
+    };
     let head = json!({
         "kind": format!("{}List", t.kind.kind()),
-        "apiVersion": t.kind.api_version(),
+        "apiVersion": api_version,
         "metadata": metadata,
     });
     let mut body = serde_json::to_vec(&head).map_err(|e| ApiError::internal(e.to_string()))?;

@@ -12,6 +12,7 @@
 //!   object that stops matching).
 //! - Server-side apply merges like a strategic merge patch and never reports ownership conflicts.
 mod discovery;
+mod events_v1;
 mod fields;
 mod handlers;
 mod logs;

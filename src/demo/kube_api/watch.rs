@@ -1,8 +1,8 @@
 //! Watches: a chunked stream of `{"type","object"}` lines from a resourceVersion (or from the
 //! current state), with bookmarks, `timeoutSeconds`, 410 Expired, and Table objects for kubectl.
 use super::select::{Filter, Query};
-use super::table;
 use super::{Ctx, error_response};
+use super::{events_v1, table};
 use crate::demo::store::{ApiError, EventType, Kind, StoreEvent};
 use axum::body::Body;
 use axum::http::{StatusCode, header};
@@ -19,6 +19,8 @@ pub struct WatchReq {
     pub filter: Filter,
     /// `Some(includeObject)` when the client wants Table objects.
     pub table: Option<Option<String>>,
+    /// Objects are core Events shown as events.k8s.io/v1.
+    pub events_v1: bool,
 }
 
 type Tx = mpsc::Sender<Result<bytes::Bytes, std::convert::Infallible>>;
@@ -32,7 +34,12 @@ struct Streamer {
 }
 
 impl Streamer {
-    fn wanted(&self, ev: &StoreEvent) -> bool {
+    /// The object as this watch shows it (converted for events.k8s.io).
+    fn view(&self, obj: &Value) -> Option<Value> {
+        self.w.events_v1.then(|| events_v1::convert(obj))
+    }
+
+    fn wanted(&self, ev: &StoreEvent, view: Option<&Value>) -> bool {
         ev.kind == self.w.kind
             && self.w.ns.as_deref().is_none_or(|ns| {
                 ev.object
@@ -40,7 +47,7 @@ impl Streamer {
                     .and_then(Value::as_str)
                     == Some(ns)
             })
-            && self.w.filter.matches(&ev.object)
+            && self.w.filter.matches(view.unwrap_or(&ev.object))
     }
 
     fn object(&self, obj: &Value) -> Value {
@@ -77,10 +84,14 @@ impl Streamer {
 
     async fn send_event(&mut self, ev: &StoreEvent) -> bool {
         self.last = self.last.max(ev.resource_version);
-        if !self.wanted(ev) {
+        if ev.kind != self.w.kind {
             return true;
         }
-        let obj = self.object(&ev.object);
+        let view = self.view(&ev.object);
+        if !self.wanted(ev, view.as_ref()) {
+            return true;
+        }
+        let obj = self.object(view.as_ref().unwrap_or(&ev.object));
         self.send(ev.type_.as_str(), obj).await
     }
 
@@ -158,12 +169,13 @@ pub fn serve(ctx: &Ctx, w: WatchReq, q: &Query) -> Response {
             _ => {
                 let (items, list_rv) = store.list_raw(s.w.kind, s.w.ns.as_deref());
                 s.last = list_rv;
-                let plain = s.w.filter.is_empty() && s.w.table.is_none();
+                let plain = s.w.filter.is_empty() && s.w.table.is_none() && !s.w.events_v1;
                 for raw in items {
                     let sent = if plain {
                         s.send_raw(EventType::Added.as_str(), &raw.json).await
                     } else {
-                        let obj = raw.parse();
+                        let parsed = raw.parse();
+                        let obj = s.view(&parsed).unwrap_or(parsed);
                         if !s.w.filter.matches(&obj) {
                             continue;
                         }

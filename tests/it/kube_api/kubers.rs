@@ -381,3 +381,63 @@ async fn bearer_token_is_required_when_configured() {
     let err = api_err(bad.list(&ListParams::default()).await.unwrap_err());
     assert_eq!((err.code, err.reason.as_str()), (401, "Unauthorized"));
 }
+
+#[tokio::test]
+async fn events_are_served_in_both_groups() {
+    let (t, _) = one_deployment().await;
+    for (name, pod, reason) in [("a.1", "web-1", "BackOff"), ("b.1", "web-2", "Pulled")] {
+        t.store
+            .create(
+                Kind::Event,
+                json!({"metadata": {"name": name, "namespace": "shop"},
+                    "involvedObject": {"kind": "Pod", "name": pod, "namespace": "shop"},
+                    "reason": reason, "message": format!("{reason} on {pod}"), "type": "Normal",
+                    "source": {"component": "kubelet"}, "count": 2}),
+            )
+            .unwrap();
+    }
+    let client = t.client().await;
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "shop");
+    let lp = ListParams::default().fields("involvedObject.kind=Pod,involvedObject.name=web-1");
+    let list = core.list(&lp).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].reason.as_deref(), Some("BackOff"));
+    let v1: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, "shop");
+    let list = v1
+        .list(&ListParams::default().fields("regarding.name=web-2"))
+        .await
+        .unwrap();
+    assert_eq!(list.items.len(), 1);
+    let e = &list.items[0];
+    assert_eq!(
+        (
+            e.note.as_deref(),
+            e.reporting_controller.as_deref(),
+            e.deprecated_count
+        ),
+        (Some("Pulled on web-2"), Some("kubelet"), Some(2))
+    );
+    assert_eq!(
+        v1.get("a.1")
+            .await
+            .unwrap()
+            .regarding
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("web-1")
+    );
+    let err = api_err(
+        v1.delete("a.1", &DeleteParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 405);
+    // A watch shows the events.k8s.io form too.
+    let wp = kube::api::WatchParams::default().timeout(1);
+    let mut s = v1.watch(&wp, "0").await.unwrap().boxed();
+    match s.next().await {
+        Some(Ok(kube::core::WatchEvent::Added(e))) => assert!(e.note.is_some()),
+        other => panic!("expected an ADDED events.k8s.io Event, got {other:?}"),
+    }
+}
