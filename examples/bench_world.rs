@@ -1,7 +1,7 @@
 //! Scale figure for the simulated world: time to start `Demo` with `--scale N` (default 3000:
 //! 9,000 Deployments, 9,000 ReplicaSets, 27,000 pods), resident memory, the CPU the idle world
 //! burns over 10 s, and one rollout's duration at that scale.
-//! Run: `cargo run --example bench_world -- [N]`.
+//! Run: `cargo run --example bench_world -- [N]` (N = 0: the default estate).
 use shipdeck::demo::store::Kind;
 use shipdeck::demo::{Demo, DemoOptions};
 use std::time::{Duration, Instant};
@@ -37,7 +37,8 @@ async fn main() -> color_eyre::Result<()> {
     let rss0 = rss_mib();
     let t = Instant::now();
     let demo = Demo::start(DemoOptions {
-        scale: Some(n),
+        // 0 = the default estate (9 Deployments).
+        scale: (n > 0).then_some(n),
         ..DemoOptions::default()
     })
     .await?;
@@ -59,14 +60,11 @@ async fn main() -> color_eyre::Result<()> {
     tokio::time::sleep(Duration::from_secs(10)).await;
     println!("idle world: {:.2} s CPU over 10 s wall", cpu_s() - c0);
     let t = Instant::now();
-    demo.world().set_image(
-        "shop-blue",
-        "app-0001",
-        "app-0001",
-        "registry.local/shop/app-0001:2.0.0",
-    )?;
+    let app = if n > 0 { "app-0001" } else { "web" };
+    let image = format!("registry.local/shop/{app}:2.0.0");
+    demo.world().set_image("shop-blue", app, app, &image)?;
     loop {
-        let d = store.get(Kind::Deployment, "shop-blue", "app-0001");
+        let d = store.get(Kind::Deployment, "shop-blue", app);
         let done = d.as_ref().is_some_and(|d| {
             d["status"]["updatedReplicas"] == 3
                 && d["status"]["replicas"] == 3

@@ -76,6 +76,9 @@ pub struct Controller {
     pub(super) seq: u64,
     pub dirty_d: BTreeSet<Key>,
     pub dirty_rs: BTreeSet<Key>,
+    /// Statuses changed in the current flush, written at its end.
+    pub(super) pending_status_d: BTreeSet<Key>,
+    pub(super) pending_status_rs: BTreeSet<Key>,
     pub rec: Recorder,
     pub traffic: Arc<TrafficTable>,
     pub bad_marker: String,
@@ -124,6 +127,8 @@ impl Controller {
             seq: 0,
             dirty_d: BTreeSet::new(),
             dirty_rs: BTreeSet::new(),
+            pending_status_d: BTreeSet::new(),
+            pending_status_rs: BTreeSet::new(),
             rec: Recorder::new(),
             traffic,
             bad_marker,
@@ -236,7 +241,7 @@ impl Controller {
     pub fn flush(&mut self) {
         for _ in 0..32 {
             if self.dirty_d.is_empty() && self.dirty_rs.is_empty() {
-                return;
+                break;
             }
             for k in std::mem::take(&mut self.dirty_d) {
                 self.sync_deployment(&k);
@@ -245,6 +250,7 @@ impl Controller {
                 self.sync_rs(&k);
             }
         }
+        self.write_pending_statuses();
     }
 
     /// Steps sim time forward, running timers in order (unit tests drive the controller this way).
@@ -401,11 +407,7 @@ impl Controller {
         let missing_rs: Vec<Key> = self
             .rss
             .values()
-            .filter(|r| {
-                self.store
-                    .get_arc(Kind::ReplicaSet, &r.ns, &r.name)
-                    .is_none()
-            })
+            .filter(|r| !self.store.contains(Kind::ReplicaSet, &r.ns, &r.name))
             .map(|r| key(&r.ns, &r.name))
             .collect();
         for k in missing_rs {
@@ -415,7 +417,7 @@ impl Controller {
         let missing_pods: Vec<Key> = self
             .pods
             .values()
-            .filter(|p| self.store.get_arc(Kind::Pod, &p.ns, &p.name).is_none())
+            .filter(|p| !self.store.contains(Kind::Pod, &p.ns, &p.name))
             .map(Pod::key)
             .collect();
         for k in missing_pods {

@@ -129,7 +129,7 @@ fn apply_revision(
     image: &str,
     cause: &str,
 ) {
-    let existing = c.store.get_arc(Kind::Deployment, ns, app).is_some();
+    let existing = c.deploys.contains_key(&super::model::key(ns, app));
     let written = if existing {
         c.store.modify(Kind::Deployment, ns, app, |v| {
             v["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);

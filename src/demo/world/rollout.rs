@@ -90,9 +90,19 @@ pub fn safe_encode(s: &str) -> String {
 /// The `pod-template-hash` of a (normalized or not) pod template: FNV-32a of its canonical
 /// JSON, printed in decimal and safe-encoded (up to 10 characters, as the real ones).
 pub fn template_hash(template: &Value) -> String {
+    encode_hash(normalized_fnv(&normalize_template(template)))
+}
+
+/// FNV-32a of an already normalized template's canonical JSON.
+pub fn normalized_fnv(norm: &Value) -> u32 {
     let mut s = String::new();
-    canonical_json(&normalize_template(template), &mut s);
-    safe_encode(&fnv32a(s.as_bytes()).to_string())
+    canonical_json(norm, &mut s);
+    fnv32a(s.as_bytes())
+}
+
+/// The label form of a template FNV: decimal, safe-encoded.
+pub fn encode_hash(fnv: u32) -> String {
+    safe_encode(&fnv.to_string())
 }
 
 /// `maxSurge` / `maxUnavailable`: an integer or a percentage string.

@@ -5,8 +5,8 @@ use super::events::{DEPLOYMENT_CONTROLLER, Involved, REPLICASET_CONTROLLER};
 use super::model::{DStatus, Deploy, Key, Rs, Stage, key};
 use super::objects::{rs_json, rs_status_json, template_with_hash};
 use super::rollout::{
-    Condition, OldRs, get_condition, new_rs_target, old_rs_targets, resolve_fenceposts,
-    set_condition, template_hash,
+    Condition, OldRs, encode_hash, get_condition, new_rs_target, normalize_template,
+    old_rs_targets, resolve_fenceposts, set_condition,
 };
 use crate::demo::store::Kind;
 use serde_json::{Map, Value, json};
@@ -126,7 +126,7 @@ impl Controller {
     pub fn create_rs(&mut self, dk: &Key, replicas: i32, revision: i64, max: i32) -> Option<Key> {
         let now = self.now_ms();
         let d = self.deploys.get(dk)?;
-        let hash = template_hash(&d.template);
+        let hash = encode_hash(d.norm_hash);
         let name = format!("{}-{hash}", d.name);
         let mut annotations = Map::new();
         for (k, v) in &d.annotations {
@@ -147,8 +147,8 @@ impl Controller {
             replicas,
             revision,
             created_ms: now,
-            template: template_with_hash(&d.template, &hash),
-            template_norm: d.template_norm.clone(),
+            template: template_with_hash(&d.template_norm, &hash),
+            norm_hash: d.norm_hash,
             annotations,
             min_ready_s: d.min_ready_s,
             pods: Default::default(),
@@ -236,9 +236,9 @@ impl Controller {
         let mut new_key = rs_keys
             .iter()
             .find(|k| {
-                self.rss
-                    .get(*k)
-                    .is_some_and(|r| r.template_norm == d.template_norm)
+                self.rss.get(*k).is_some_and(|r| {
+                    r.norm_hash == d.norm_hash && normalize_template(&r.template) == d.template_norm
+                })
             })
             .cloned();
         let old_keys: Vec<Key> = rs_keys
@@ -425,20 +425,10 @@ impl Controller {
             }
             _ => None,
         };
-        let (ns, name) = (d.ns.clone(), d.name.clone());
         let history_limit = d.history_limit;
         if st != d.status {
-            let body = st.to_json();
-            let _ = self.store.modify_with(
-                Kind::Deployment,
-                &ns,
-                &name,
-                &status_opts("kube-controller-manager"),
-                |v| {
-                    v["status"] = body;
-                    Ok(())
-                },
-            );
+            // Written once at the end of the flush, whatever the passes in between.
+            self.pending_status_d.insert(dk.clone());
         }
         if let Some(d) = self.deploys.get_mut(dk) {
             d.status = st;
@@ -554,18 +544,37 @@ impl Controller {
         if rs.status != counts || rs.generation_observed_stale() {
             rs.status = counts;
             rs.observed = rs.generation;
-            let body = rs_status_json(rs);
-            let _ = self.store.modify_with(
-                Kind::ReplicaSet,
-                &ns,
-                &name,
-                &status_opts("kube-controller-manager"),
-                |v| {
-                    v["status"] = body;
-                    Ok(())
-                },
-            );
+            self.pending_status_rs.insert(rk.clone());
             self.dirty_d.insert(owner);
+        }
+    }
+}
+
+impl Controller {
+    /// Writes the statuses changed during a flush: ReplicaSets first, then Deployments.
+    pub(super) fn write_pending_statuses(&mut self) {
+        let opts = status_opts("kube-controller-manager");
+        for rk in std::mem::take(&mut self.pending_status_rs) {
+            if let Some(rs) = self.rss.get(&rk) {
+                let body = rs_status_json(rs);
+                let _ = self
+                    .store
+                    .modify_with(Kind::ReplicaSet, &rs.ns, &rs.name, &opts, |v| {
+                        v["status"] = body;
+                        Ok(())
+                    });
+            }
+        }
+        for dk in std::mem::take(&mut self.pending_status_d) {
+            if let Some(d) = self.deploys.get(&dk) {
+                let body = d.status.to_json();
+                let _ = self
+                    .store
+                    .modify_with(Kind::Deployment, &d.ns, &d.name, &opts, |v| {
+                        v["status"] = body;
+                        Ok(())
+                    });
+            }
         }
     }
 }
