@@ -257,6 +257,16 @@ async fn traffic_errs_more_for_a_bad_image() {
     })
     .await;
     assert!(bad > 0.2 && good < 0.05, "bad {bad}, good {good}");
+    let some = world.pods().into_iter().next().unwrap();
+    let one = world
+        .pod(&some.namespace, &some.pod)
+        .expect("one pod's figures");
+    assert_eq!(
+        (one.app.as_str(), one.image.as_str()),
+        (some.app.as_str(), some.image.as_str())
+    );
+    assert!(one.requests_total >= some.requests_total);
+    assert!(world.pod("shop-blue", "no-such-pod").is_none());
     let t0 = world.now();
     let before: f64 = world.pods().iter().map(|p| p.requests_total).sum();
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -248,4 +248,10 @@ impl TrafficSource for World {
     fn pods(&self) -> Vec<PodTraffic> {
         self.traffic()
     }
+
+    fn pod(&self, namespace: &str, pod: &str) -> Option<PodTraffic> {
+        self.inner
+            .traffic
+            .get(&model::key(namespace, pod), self.inner.clock.now_ms())
+    }
 }
