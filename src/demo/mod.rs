@@ -85,7 +85,7 @@ impl Demo {
             bad_marker: opts.bad_marker.clone(),
             life_every_s: opts.life_every_s,
         };
-        let world = World::start(store.clone(), clock, logs.clone(), &wopts);
+        let world = World::start(store.clone(), clock, logs.clone(), &wopts).await;
         let kopts = KubeApiOptions {
             addr: opts
                 .kube_addr

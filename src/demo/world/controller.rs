@@ -303,6 +303,23 @@ impl Controller {
                 let owner = self.drop_rs(&k);
                 self.dirty_d.insert(owner);
             }
+            (Kind::ReplicaSet, EventType::Modified)
+                if self.rss.get(&k).is_some_and(|r| r.uid == uid) =>
+            {
+                // Someone scaled a ReplicaSet by hand: its pods follow, then its Deployment
+                // puts it back where the rollout wants it (as on a cluster).
+                let n = obj.pointer("/spec/replicas").and_then(Value::as_i64);
+                let generation = md.and_then(|m| m.get("generation")).and_then(Value::as_i64);
+                if let (Some(n), Some(rs)) = (n, self.rss.get_mut(&k))
+                    && n as i32 != rs.replicas
+                {
+                    rs.replicas = n as i32;
+                    rs.generation = generation.unwrap_or(rs.generation);
+                    let owner = rs.owner.clone();
+                    self.dirty_rs.insert(k);
+                    self.dirty_d.insert(owner);
+                }
+            }
             (Kind::Pod, EventType::Deleted) if self.pods.get(&k).is_some_and(|p| p.uid == uid) => {
                 let rs = self.drop_pod(&k);
                 self.dirty_rs.insert(rs);

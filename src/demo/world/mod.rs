@@ -84,7 +84,12 @@ impl std::fmt::Debug for World {
 impl World {
     /// Seeds the estate into `store` (whose clock must read `clock`), then starts the controller.
     /// The clock is moved to the wall clock's now and runs unless `opts.paused`.
-    pub fn start(store: Store, clock: Arc<SimClock>, logs: LogBook, opts: &WorldOptions) -> World {
+    pub async fn start(
+        store: Store,
+        clock: Arc<SimClock>,
+        logs: LogBook,
+        opts: &WorldOptions,
+    ) -> World {
         let traffic = Arc::new(traffic::TrafficTable::default());
         let mut c = Controller::new(
             store.clone(),
@@ -94,7 +99,17 @@ impl World {
             opts.bad_marker.clone(),
             logs.clone(),
         );
-        let seeded = estate::seed(&mut c, opts.scale);
+        // Seeding a large estate takes seconds: keep it off the async workers.
+        let scale = opts.scale;
+        let (mut c, seeded) = match tokio::task::spawn_blocking(move || {
+            let seeded = estate::seed(&mut c, scale);
+            (c, seeded)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
         let lag = jiff::Timestamp::now().duration_since(clock.now());
         if lag.is_positive() {
             clock.advance(lag);

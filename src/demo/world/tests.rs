@@ -432,3 +432,22 @@ fn events_repeat_by_count_and_are_capped_per_namespace() {
         EVENTS_PER_NAMESPACE
     );
 }
+
+#[test]
+fn a_replicaset_scaled_by_hand_is_put_back() {
+    let mut t = setup();
+    t.c.store
+        .create(Kind::Deployment, deployment_json("ns", "web", 3, "r/web:1", "ok"))
+        .unwrap();
+    t.run(20, |_| {});
+    let rs = t.rs_list()[0]["metadata"]["name"].as_str().unwrap().to_string();
+    t.c.store
+        .modify(Kind::ReplicaSet, "ns", &rs, |v| v["spec"]["replicas"] = json!(5))
+        .unwrap();
+    t.run(20, |_| {});
+    assert_eq!(t.rs_list()[0]["spec"]["replicas"], 3);
+    assert_eq!(t.pods().len(), 3);
+    let events = t.c.store.list(Kind::Event, Some("ns")).0;
+    let msg = format!("Scaled down replica set {rs} from 5 to 3");
+    assert!(events.iter().any(|e| e["message"] == msg.as_str()));
+}
