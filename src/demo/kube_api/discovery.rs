@@ -73,6 +73,7 @@ fn resources(group_version: &str) -> Option<Vec<Value>> {
             sub("namespaces/status", "Namespace", &status),
             res("pods", "pod", "Pod", true, &["po"], true),
             sub("pods/log", "Pod", &["get"]),
+            sub("pods/proxy", "NodeProxyOptions", &["get"]),
             sub("pods/status", "Pod", &status),
             res("services", "service", "Service", true, &["svc"], true),
             sub("services/status", "Service", &status),

@@ -2,7 +2,7 @@
 //! selectors, pagination and Tables); writes live in `writes.rs`.
 use super::select::{Filter, Query, decode_continue, encode_continue};
 use super::watch::{self, WatchReq};
-use super::{Counted, Ctx, error_response, events_v1, json_response, logs, table, writes};
+use super::{Counted, Ctx, error_response, events_v1, json_response, logs, proxy, table, writes};
 use crate::demo::store::{ApiError, Kind, RawObject};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -81,6 +81,13 @@ fn resolve(group: &str, rest: &[&str]) -> Result<Target, ApiError> {
 }
 
 pub async fn route(ctx: &Ctx, group: &str, rest: &[&str], req: Req) -> Response {
+    if let ("", ["namespaces", ns, "pods", target, "proxy", tail @ ..]) = (group, rest) {
+        if req.method != Method::GET {
+            return error_response(&ApiError::method_not_allowed("only GET is proxied to pods"));
+        }
+        ctx.count(Counted::Get);
+        return proxy::serve(ctx, ns, target, &format!("/{}", tail.join("/")));
+    }
     let t = match resolve(group, rest) {
         Ok(t) => t,
         Err(e) => return error_response(&e),

@@ -18,6 +18,7 @@ mod handlers;
 mod logs;
 mod patch;
 mod protobuf;
+mod proxy;
 mod select;
 mod table;
 mod watch;
@@ -40,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// How the server runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct KubeApiOptions {
     /// When set, every request needs `Authorization: Bearer <token>` (else 401).
     pub token: Option<String>,
@@ -52,6 +53,21 @@ pub struct KubeApiOptions {
     pub logs: LogBook,
     /// Interval between watch BOOKMARK events (when the client allows them).
     pub bookmark_interval: std::time::Duration,
+    /// The pods' traffic figures, served as each pod's `/metrics` through
+    /// `pods/{name}:{port}/proxy/metrics`; None answers 503 as a pod that serves nothing.
+    pub traffic: Option<Arc<dyn crate::demo::traffic::TrafficSource>>,
+}
+
+impl std::fmt::Debug for KubeApiOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeApiOptions")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("addr", &self.addr)
+            .field("denied", &self.denied)
+            .field("bookmark_interval", &self.bookmark_interval)
+            .field("traffic", &self.traffic.is_some())
+            .finish()
+    }
 }
 
 impl Default for KubeApiOptions {
@@ -62,6 +78,7 @@ impl Default for KubeApiOptions {
             denied: Vec::new(),
             logs: LogBook::default(),
             bookmark_interval: std::time::Duration::from_secs(15),
+            traffic: None,
         }
     }
 }

@@ -441,3 +441,77 @@ async fn events_are_served_in_both_groups() {
         other => panic!("expected an ADDED events.k8s.io Event, got {other:?}"),
     }
 }
+
+struct FixedTraffic;
+
+impl shipdeck::demo::traffic::TrafficSource for FixedTraffic {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::UNIX_EPOCH
+    }
+
+    fn pods(&self) -> Vec<shipdeck::demo::traffic::PodTraffic> {
+        vec![shipdeck::demo::traffic::PodTraffic {
+            namespace: "shop".into(),
+            pod: "web-1".into(),
+            app: "web".into(),
+            image: "img:1".into(),
+            requests_total: 40.0,
+            errors_total: 4.0,
+            latency_bucket_counts: vec![40.0; shipdeck::demo::traffic::LATENCY_BUCKETS.len()],
+            latency_sum_seconds: 0.4,
+            cpu_seconds_total: 2.0,
+            memory_bytes: 5e7,
+            restarts: 1,
+            ready: true,
+        }]
+    }
+}
+
+#[tokio::test]
+async fn pod_proxy_serves_metrics_from_the_traffic_source() {
+    let store = test_store();
+    seed_namespace(&store, "shop");
+    seed_pod(&store, "shop", "web-1", "web", "img:1");
+    seed_pod(&store, "shop", "web-2", "web", "img:1");
+    let opts = KubeApiOptions {
+        traffic: Some(std::sync::Arc::new(FixedTraffic)),
+        ..Default::default()
+    };
+    let t = start_api_with(store, opts).await;
+    let client = t.client().await;
+    let get = |path: &str| {
+        http::Request::get(path)
+            .header("accept", "text/plain;version=0.0.4")
+            .body(Vec::new())
+            .unwrap()
+    };
+    let text = client
+        .request_text(get("/api/v1/namespaces/shop/pods/web-1:8080/proxy/metrics"))
+        .await
+        .unwrap();
+    assert!(
+        text.contains("http_requests_total{code=\"500\"} 4\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE http_request_duration_seconds histogram"),
+        "{text}"
+    );
+    // A pod without traffic figures serves nothing; an unknown pod is not found.
+    // (kube-rs retries 503s with backoff, so this one goes through plain HTTP.)
+    let url = format!(
+        "{}/api/v1/namespaces/shop/pods/web-2:8080/proxy/metrics",
+        t.url()
+    );
+    let resp = reqwest::get(url).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let status: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(status["reason"], "ServiceUnavailable");
+    let err = api_err(
+        client
+            .request_text(get("/api/v1/namespaces/shop/pods/nope:8080/proxy/metrics"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 404);
+}
