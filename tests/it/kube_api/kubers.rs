@@ -515,3 +515,38 @@ async fn pod_proxy_serves_metrics_from_the_traffic_source() {
     );
     assert_eq!(err.code, 404);
 }
+
+#[tokio::test]
+async fn watcher_with_streaming_lists() {
+    let (t, api) = one_deployment().await;
+    seed_deployment(&t.store, "shop", "api", "img:1", 1);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stream = watcher(api, watcher::Config::default().streaming_lists()).default_backoff();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(ev) = stream.next().await {
+            if tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    assert!(matches!(next(&mut rx).await, Ok(watcher::Event::Init)));
+    let mut names = Vec::new();
+    loop {
+        match next(&mut rx).await {
+            Ok(watcher::Event::InitApply(d)) => names.push(d.metadata.name.unwrap()),
+            Ok(watcher::Event::InitDone) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    names.sort();
+    assert_eq!(names, ["api", "web"]);
+    t.store.delete(Kind::Deployment, "shop", "web").unwrap();
+    assert!(matches!(next(&mut rx).await, Ok(watcher::Event::Delete(_))));
+    assert_eq!(
+        t.server.request_count().lists,
+        0,
+        "a streaming list needs no LIST"
+    );
+    task.abort();
+}
