@@ -116,6 +116,16 @@ pub(crate) struct Shared {
     counters: Counters,
     /// The port actually bound, for discovery's serverAddressByClientCIDRs.
     addr: std::sync::Mutex<SocketAddr>,
+    /// Injected faults and latency (tests of clients' resilience).
+    faults: std::sync::Mutex<Faults>,
+}
+
+#[derive(Default)]
+struct Faults {
+    /// The next `count` resource requests fail with `code`.
+    count: u64,
+    code: u16,
+    latency: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -141,6 +151,7 @@ impl KubeApiServer {
             opts,
             counters: Counters::default(),
             addr: std::sync::Mutex::new(addr),
+            faults: std::sync::Mutex::default(),
         });
         let mut server = KubeApiServer {
             shared,
@@ -188,6 +199,22 @@ impl KubeApiServer {
 
     pub fn logs(&self) -> &LogBook {
         &self.shared.opts.logs
+    }
+
+    /// Makes the next `count` resource requests (not discovery) fail with `code` — 429 carries
+    /// `Retry-After: 1`, 500/503/504 read as the apiserver's own failures.
+    pub fn inject_failures(&self, count: u64, code: u16) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.count = count;
+            f.code = code;
+        }
+    }
+
+    /// Delays every resource request by `latency` (zero to stop).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.latency = latency;
+        }
     }
 
     pub fn request_count(&self) -> RequestCounts {
@@ -306,6 +333,20 @@ async fn dispatch(State(ctx): State<Ctx>, req: Request) -> Response {
     {
         return resp;
     }
+    let (fail, latency) = match ctx.shared.faults.lock() {
+        Ok(mut f) => {
+            let fail = (f.count > 0).then_some(f.code);
+            f.count = f.count.saturating_sub(1);
+            (fail, f.latency)
+        }
+        Err(_) => (None, std::time::Duration::ZERO),
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(code) = fail {
+        return injected(code);
+    }
     let req = handlers::Req {
         method,
         headers: parts.headers,
@@ -327,6 +368,35 @@ async fn dispatch(State(ctx): State<Ctx>, req: Request) -> Response {
             "the server could not find the requested resource",
         )),
     }
+}
+
+/// The Status of an injected failure.
+fn injected(code: u16) -> Response {
+    let (reason, message) = match code {
+        429 => (
+            "TooManyRequests",
+            "too many requests, please try again later",
+        ),
+        500 => (
+            "InternalError",
+            "an error on the server (\"injected\") has prevented the request from succeeding",
+        ),
+        503 => (
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        ),
+        504 => (
+            "Timeout",
+            "the server was unable to return a response in the time allotted",
+        ),
+        _ => ("InternalError", "injected failure"),
+    };
+    let mut r = error_response(&ApiError::new(code, reason, message));
+    if code == 429 {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
 }
 
 /// Reads a request body up to `MAX_BODY` (413 beyond).

@@ -1,5 +1,5 @@
 //! Watch semantics over plain HTTP: replay from a resourceVersion, selectors, bookmarks,
-//! `timeoutSeconds`, Table events, and the request counters.
+//! `timeoutSeconds`, Table events, the request counters, stop/restart and injected faults.
 use crate::support::*;
 use futures::StreamExt;
 use serde_json::Value;
@@ -134,4 +134,34 @@ async fn stop_ends_open_watches() {
         .await
         .unwrap();
     assert_eq!(v["minor"], "32");
+}
+
+#[tokio::test]
+async fn injected_failures_and_latency() {
+    let store = test_store();
+    seed_namespace(&store, "shop");
+    let t = start_api(store).await;
+    let url = format!("{}/api/v1/namespaces", t.url());
+    t.server.inject_failures(2, 429);
+    for _ in 0..2 {
+        let r = reqwest::get(&url).await.unwrap();
+        assert_eq!(r.status().as_u16(), 429);
+        assert_eq!(r.headers()["retry-after"], "1");
+        let s: Value = r.json().await.unwrap();
+        assert_eq!(s["reason"], "TooManyRequests");
+    }
+    // Discovery is never failed; the third resource request succeeds.
+    assert_eq!(
+        reqwest::get(format!("{}/version", t.url()))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(reqwest::get(&url).await.unwrap().status().as_u16(), 200);
+    t.server.set_latency(Duration::from_millis(300));
+    let start = Instant::now();
+    assert_eq!(reqwest::get(&url).await.unwrap().status().as_u16(), 200);
+    assert!(start.elapsed() >= Duration::from_millis(300));
 }
