@@ -91,6 +91,7 @@ impl Demo {
                 .kube_addr
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             logs,
+            traffic: Some(Arc::new(world.clone())),
             ..KubeApiOptions::default()
         };
         let kube = KubeApiServer::start(store.clone(), kopts)

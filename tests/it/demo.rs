@@ -267,6 +267,26 @@ async fn traffic_errs_more_for_a_bad_image() {
     );
     assert!(one.requests_total >= some.requests_total);
     assert!(world.pod("shop-blue", "no-such-pod").is_none());
+    // The same figures as each pod's /metrics through the API server's pod proxy.
+    let url = format!(
+        "{}/api/v1/namespaces/{}/pods/{}:8080/proxy/metrics",
+        demo.kube_url(),
+        some.namespace,
+        some.pod
+    );
+    shipdeck::install_crypto();
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(text.contains("# TYPE"), "{text}");
+    let served: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("http_request_duration_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a request count");
+    assert!(
+        served >= some.requests_total,
+        "{served} < {}",
+        some.requests_total
+    );
     let t0 = world.now();
     let before: f64 = world.pods().iter().map(|p| p.requests_total).sum();
     tokio::time::sleep(Duration::from_millis(100)).await;
