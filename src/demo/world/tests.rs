@@ -437,12 +437,20 @@ fn events_repeat_by_count_and_are_capped_per_namespace() {
 fn a_replicaset_scaled_by_hand_is_put_back() {
     let mut t = setup();
     t.c.store
-        .create(Kind::Deployment, deployment_json("ns", "web", 3, "r/web:1", "ok"))
+        .create(
+            Kind::Deployment,
+            deployment_json("ns", "web", 3, "r/web:1", "ok"),
+        )
         .unwrap();
     t.run(20, |_| {});
-    let rs = t.rs_list()[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let rs = t.rs_list()[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     t.c.store
-        .modify(Kind::ReplicaSet, "ns", &rs, |v| v["spec"]["replicas"] = json!(5))
+        .modify(Kind::ReplicaSet, "ns", &rs, |v| {
+            v["spec"]["replicas"] = json!(5)
+        })
         .unwrap();
     t.run(20, |_| {});
     assert_eq!(t.rs_list()[0]["spec"]["replicas"], 3);
