@@ -342,3 +342,50 @@ async fn serve_writes_the_config_serves_kubectl_and_stops_cleanly() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_the_world_stops_progress_until_resumed() {
+    let demo = Demo::start(DemoOptions {
+        life_every_s: 0,
+        ..DemoOptions::default()
+    })
+    .await
+    .unwrap();
+    let world = demo.world();
+    world.pause();
+    assert!(world.is_paused());
+    let frozen = world.now();
+    world
+        .set_image("shop-blue", "web", "web", "registry.local/shop/web:1.5.0")
+        .unwrap();
+    let store = demo.store();
+    // The controller still reacts to the change (a new ReplicaSet and a Pending pod)...
+    eventually(Duration::from_secs(10), "the new ReplicaSet", || {
+        let d = store.get(Kind::Deployment, "shop-blue", "web")?;
+        (d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "5").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...but no pod becomes ready while time stands still.
+    assert_eq!(world.now(), frozen);
+    let d = store.get(Kind::Deployment, "shop-blue", "web").unwrap();
+    assert_eq!(d["status"]["updatedReplicas"], 1, "{}", d["status"]);
+    let pending = store
+        .list(Kind::Pod, Some("shop-blue"))
+        .0
+        .iter()
+        .filter(|p| p["status"]["phase"] == "Pending")
+        .count();
+    assert_eq!(pending, 1);
+    world.set_speed(50.0);
+    world.resume();
+    eventually(Duration::from_secs(20), "the rollout to finish", || {
+        let d = store.get(Kind::Deployment, "shop-blue", "web")?;
+        let s = &d["status"];
+        (s["updatedReplicas"] == 3 && s["replicas"] == 3 && s["availableReplicas"] == 3)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(world.speed(), 50.0);
+    demo.shutdown().await;
+}
