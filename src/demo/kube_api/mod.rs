@@ -8,8 +8,9 @@
 //! - Unknown fields (at the top level, in `metadata` and in a Deployment's `spec`) are dropped with a
 //!   `Warning` header, as the default `fieldValidation=Warn`; `fieldValidation=Strict` gets 400.
 //! - Continue tokens are not snapshots: a page lists the objects after the last key as they are now.
-//! - Watches with selectors send an event when the new object matches (no synthetic DELETED for an
-//!   object that stops matching).
+//! - Watches with selectors send DELETED when an object stops matching and ADDED when it starts,
+//!   as the apiserver does; after a resume from a resourceVersion the first change of each object
+//!   is passed as it happened (the server does not know what the client held).
 //! - Server-side apply merges like a strategic merge patch and never reports ownership conflicts.
 mod discovery;
 mod events_v1;

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use futures::SinkExt;
 use futures::channel::mpsc;
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use tokio::sync::broadcast::error::RecvError;
 
 /// What a watch request asked for.
@@ -31,6 +32,57 @@ struct Streamer {
     tx: Tx,
     /// Every event up to here was handled (sent or filtered out).
     last: u64,
+    /// With a selector: which objects the client holds, so an object that stops matching is
+    /// sent as DELETED and one that starts matching as ADDED, as the apiserver does.
+    sel: Option<Visibility>,
+}
+
+type Key = (String, String);
+
+#[derive(Default)]
+struct Visibility {
+    visible: HashSet<Key>,
+    /// False when the watch resumed from a resourceVersion: what the client holds is unknown
+    /// until an object's first event here.
+    complete: bool,
+    decided: HashSet<Key>,
+}
+
+impl Visibility {
+    /// The event type to send for a change, or None to send nothing.
+    fn classify(&mut self, key: Key, type_: EventType, matches: bool) -> Option<&'static str> {
+        let unknown = !self.complete && self.decided.insert(key.clone());
+        match (type_, matches) {
+            (EventType::Deleted, _) => {
+                let was = self.visible.remove(&key);
+                (matches || was || unknown).then_some("DELETED")
+            }
+            (_, true) => {
+                let new = self.visible.insert(key);
+                Some(match (self.complete || !unknown, new) {
+                    (true, true) => "ADDED",
+                    (true, false) => "MODIFIED",
+                    // First sight after a resume: the change as it happened.
+                    (false, _) => type_.as_str(),
+                })
+            }
+            (_, false) => {
+                let was = self.visible.remove(&key);
+                // Leaving the selection; or, unknown, it may have been held (a spare DELETED is harmless).
+                (was || (unknown && type_ == EventType::Modified)).then_some("DELETED")
+            }
+        }
+    }
+}
+
+fn key_of(obj: &Value) -> Key {
+    let s = |p: &str| {
+        obj.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    (s("/metadata/namespace"), s("/metadata/name"))
 }
 
 impl Streamer {
@@ -39,15 +91,13 @@ impl Streamer {
         self.w.events_v1.then(|| events_v1::convert(obj))
     }
 
-    fn wanted(&self, ev: &StoreEvent, view: Option<&Value>) -> bool {
-        ev.kind == self.w.kind
-            && self.w.ns.as_deref().is_none_or(|ns| {
-                ev.object
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    == Some(ns)
-            })
-            && self.w.filter.matches(view.unwrap_or(&ev.object))
+    fn in_namespace(&self, ev: &StoreEvent) -> bool {
+        self.w.ns.as_deref().is_none_or(|ns| {
+            ev.object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                == Some(ns)
+        })
     }
 
     fn object(&self, obj: &Value) -> Value {
@@ -84,15 +134,22 @@ impl Streamer {
 
     async fn send_event(&mut self, ev: &StoreEvent) -> bool {
         self.last = self.last.max(ev.resource_version);
-        if ev.kind != self.w.kind {
+        if ev.kind != self.w.kind || !self.in_namespace(ev) {
             return true;
         }
         let view = self.view(&ev.object);
-        if !self.wanted(ev, view.as_ref()) {
-            return true;
-        }
-        let obj = self.object(view.as_ref().unwrap_or(&ev.object));
-        self.send(ev.type_.as_str(), obj).await
+        let shown = view.as_ref().unwrap_or(&ev.object);
+        let matches = self.w.filter.matches(shown);
+        let type_ = match &mut self.sel {
+            Some(sel) => match sel.classify(key_of(&ev.object), ev.type_, matches) {
+                Some(t) => t,
+                None => return true,
+            },
+            None if matches => ev.type_.as_str(),
+            None => return true,
+        };
+        let obj = self.object(shown);
+        self.send(type_, obj).await
     }
 
     async fn bookmark(&mut self, annotations: Option<Value>) -> bool {
@@ -156,7 +213,11 @@ pub fn serve(ctx: &Ctx, w: WatchReq, q: &Query) -> Response {
         w,
         tx,
         last: 0,
+        sel: None,
     };
+    if !s.w.filter.is_empty() {
+        s.sel = Some(Visibility::default());
+    }
     tokio::spawn(async move {
         let store = s.ctx.shared.store.clone();
         match rv {
@@ -167,6 +228,9 @@ pub fn serve(ctx: &Ctx, w: WatchReq, q: &Query) -> Response {
                 }
             }
             _ => {
+                if let Some(sel) = &mut s.sel {
+                    sel.complete = true;
+                }
                 let (items, list_rv) = store.list_raw(s.w.kind, s.w.ns.as_deref());
                 s.last = list_rv;
                 let plain = s.w.filter.is_empty() && s.w.table.is_none() && !s.w.events_v1;
@@ -178,6 +242,9 @@ pub fn serve(ctx: &Ctx, w: WatchReq, q: &Query) -> Response {
                         let obj = s.view(&parsed).unwrap_or(parsed);
                         if !s.w.filter.matches(&obj) {
                             continue;
+                        }
+                        if let Some(sel) = &mut s.sel {
+                            sel.visible.insert(key_of(&obj));
                         }
                         let o = s.object(&obj);
                         s.send(EventType::Added.as_str(), o).await
@@ -237,4 +304,35 @@ pub fn serve(ctx: &Ctx, w: WatchReq, q: &Query) -> Response {
         Body::from_stream(body),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(n: &str) -> Key {
+        ("ns".into(), n.into())
+    }
+
+    #[test]
+    fn resumed_watches_pass_first_changes_through_and_then_track() {
+        let mut v = Visibility::default();
+        assert_eq!(
+            v.classify(k("a"), EventType::Modified, true),
+            Some("MODIFIED")
+        );
+        assert_eq!(
+            v.classify(k("a"), EventType::Modified, false),
+            Some("DELETED")
+        );
+        assert_eq!(v.classify(k("a"), EventType::Modified, false), None);
+        assert_eq!(v.classify(k("a"), EventType::Modified, true), Some("ADDED"));
+        // Unknown and not matching: it may have been held.
+        assert_eq!(
+            v.classify(k("b"), EventType::Modified, false),
+            Some("DELETED")
+        );
+        assert_eq!(v.classify(k("c"), EventType::Added, false), None);
+        assert_eq!(v.classify(k("c"), EventType::Deleted, false), None);
+    }
 }

@@ -165,3 +165,68 @@ async fn injected_failures_and_latency() {
     assert_eq!(reqwest::get(&url).await.unwrap().status().as_u16(), 200);
     assert!(start.elapsed() >= Duration::from_millis(300));
 }
+
+#[tokio::test]
+async fn selector_watches_see_objects_enter_and_leave() {
+    let store = test_store();
+    seed_namespace(&store, "shop");
+    seed_pod(&store, "shop", "a", "web", "img:1");
+    seed_pod(&store, "shop", "b", "web", "img:1");
+    let t = start_api(store).await;
+    let url = format!(
+        "{}/api/v1/namespaces/shop/pods?watch=1&fieldSelector=status.phase%3DRunning&timeoutSeconds=2",
+        t.url()
+    );
+    let reader = tokio::spawn(async move { read_watch(&url, "application/json").await });
+    eventually(Duration::from_secs(5), "the watch to open", || {
+        (t.server.request_count().watches == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let phase = |p: &'static str| move |o: &mut Value| o["status"]["phase"] = p.into();
+    t.store
+        .modify(Kind::Pod, "shop", "a", phase("Succeeded"))
+        .unwrap(); // leaves
+    t.store
+        .modify(Kind::Pod, "shop", "a", phase("Running"))
+        .unwrap(); // comes back
+    t.store
+        .modify(Kind::Pod, "shop", "b", |o| {
+            o["metadata"]["labels"]["x"] = "1".into()
+        })
+        .unwrap();
+    t.store
+        .modify(Kind::Pod, "shop", "b", phase("Failed"))
+        .unwrap();
+    t.store
+        .modify(Kind::Pod, "shop", "b", |o| {
+            o["metadata"]["labels"]["x"] = "2".into()
+        })
+        .unwrap(); // not shown
+    let (events, _) = reader.await.unwrap();
+    let seen: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("ADDED", "a"),
+        ("ADDED", "b"),
+        ("DELETED", "a"),
+        ("ADDED", "a"),
+        ("MODIFIED", "b"),
+        ("DELETED", "b"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(seen, want);
+}
