@@ -357,6 +357,7 @@ impl Store {
     }
 
     /// Read-modify-write under the lock, for the controller: f gets the current object; generation rules as update.
+    /// `f` runs while the store's write lock is held: it must not call the store (that deadlocks).
     pub fn modify(
         &self,
         kind: Kind,
