@@ -38,11 +38,7 @@ pub fn serve(ctx: &Ctx, ns: &str, target: &str, path: &str) -> Response {
     let Some(source) = &ctx.shared.opts.traffic else {
         return error_response(&unavailable(name));
     };
-    let Some(pod) = source
-        .pods()
-        .into_iter()
-        .find(|p| p.namespace == ns && p.pod == name)
-    else {
+    let Some(pod) = source.pod(ns, name) else {
         return error_response(&unavailable(name));
     };
     match path.trim_end_matches('/') {
