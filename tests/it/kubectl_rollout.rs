@@ -513,3 +513,30 @@ async fn a_crash_looping_pod_describes_and_logs_like_one() {
     assert!(cols[3].parse::<i64>().unwrap_or(0) >= 2, "{cols:?}");
     s.demo.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_run_starts_a_bare_pod() {
+    let s = Sim::start(20.0).await;
+    let out = s
+        .k(&[
+            "run",
+            "probe",
+            "--image=registry.local/shop/probe:1",
+            "-n",
+            "shop-develop",
+        ])
+        .await;
+    assert!(out.ok().contains("created"), "{}", out.stdout);
+    let out = s
+        .k(&[
+            "wait",
+            "--for=condition=Ready",
+            "pod/probe",
+            "-n",
+            "shop-develop",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(out.ok().contains("condition met"), "{}", out.stdout);
+    s.demo.shutdown().await;
+}

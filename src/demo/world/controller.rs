@@ -320,6 +320,9 @@ impl Controller {
                     self.dirty_d.insert(owner);
                 }
             }
+            (Kind::Pod, EventType::Added) if !self.pods.contains_key(&k) => {
+                self.adopt_bare_pod(obj);
+            }
             (Kind::Pod, EventType::Deleted) if self.pods.get(&k).is_some_and(|p| p.uid == uid) => {
                 let rs = self.drop_pod(&k);
                 self.dirty_rs.insert(rs);

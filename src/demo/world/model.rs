@@ -271,7 +271,10 @@ pub struct Pod {
     pub ns: String,
     pub name: String,
     pub uid: String,
+    /// Its ReplicaSet ("" for a bare pod).
     pub rs: Key,
+    /// The app its traffic and logs are counted under.
+    pub app: String,
     pub node: String,
     pub ip: String,
     pub created_ms: i64,

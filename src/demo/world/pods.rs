@@ -2,7 +2,7 @@
 //! back-off, terminated; each step writes the pod status, events and log lines.
 use super::controller::{Controller, NODES, Task, controller_opts, status_opts};
 use super::events::{Involved, Source};
-use super::model::{Deploy, Key, Pod, Stage, key};
+use super::model::{Container, Deploy, Key, Pod, Stage, key};
 use super::objects::{backoff_s, pod_json, pod_status_json};
 use crate::demo::store::Kind;
 use rand::Rng;
@@ -44,6 +44,7 @@ impl Controller {
     /// Creates one pod of a ReplicaSet, Pending on a node, with its first transition scheduled.
     pub fn create_pod(&mut self, rs_key: &Key) {
         let now = self.now_ms();
+        let ip = self.next_ip();
         let Some(rs) = self.rss.get(rs_key) else {
             return;
         };
@@ -61,45 +62,18 @@ impl Controller {
             }
         }
         let node = NODES[self.rng.random_range(0..NODES.len())].to_string();
-        self.ip_counter = self.ip_counter.wrapping_add(1);
-        let ip = format!(
-            "10.244.{}.{}",
-            (self.ip_counter >> 8) & 0xff,
-            self.ip_counter & 0xff
-        );
-        let containers = rs
-            .template
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| {
-                        let image = c
-                            .get("image")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string();
-                        super::model::Container {
-                            name: c
-                                .get("name")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                            bad: self.is_bad(&image),
-                            image,
-                            restarts: 0,
-                            started_ms: None,
-                            last_crash: None,
-                        }
-                    })
-                    .collect()
-            })
+        let containers = self.containers_of(rs.template.pointer("/spec/containers"));
+        let app = self
+            .deploys
+            .get(&rs.owner)
+            .map(Deploy::app)
             .unwrap_or_default();
         let mut pod = Pod {
             ns: rs.ns.clone(),
             name: name.clone(),
             uid: String::new(),
             rs: rs_key.clone(),
+            app,
             node: node.clone(),
             ip,
             created_ms: now,
@@ -385,18 +359,102 @@ impl Controller {
         let Some(p) = self.pods.get(pk) else {
             return;
         };
-        let app = self
-            .rss
-            .get(&p.rs)
-            .and_then(|r| self.deploys.get(&r.owner))
-            .map(Deploy::app)
-            .unwrap_or_default();
         let image = p
             .containers
             .first()
             .map(|c| c.image.clone())
             .unwrap_or_default();
         self.traffic
-            .start(pk, &p.ns, &p.name, &app, &image, p.bad(), now);
+            .start(pk, &p.ns, &p.name, &p.app, &image, p.bad(), now);
+    }
+
+    fn next_ip(&mut self) -> String {
+        self.ip_counter = self.ip_counter.wrapping_add(1);
+        format!(
+            "10.244.{}.{}",
+            (self.ip_counter >> 8) & 0xff,
+            self.ip_counter & 0xff
+        )
+    }
+
+    fn containers_of(&self, spec_containers: Option<&Value>) -> Vec<Container> {
+        let s = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        spec_containers
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| Container {
+                        name: s(c, "name"),
+                        bad: self.is_bad(&s(c, "image")),
+                        image: s(c, "image"),
+                        restarts: 0,
+                        started_ms: None,
+                        last_crash: None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A pod someone created without a controller (`kubectl run`): the kubelet runs it like ours.
+    pub(super) fn adopt_bare_pod(&mut self, v: &Value) {
+        let md = v.get("metadata");
+        let s = |k: &str| {
+            md.and_then(|m| m.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let (ns, name, uid) = (s("namespace"), s("name"), s("uid"));
+        let owned = md
+            .and_then(|m| m.get("ownerReferences"))
+            .and_then(Value::as_array)
+            .is_some_and(|r| !r.is_empty());
+        let has_status = v.pointer("/status/phase").is_some();
+        if owned || has_status || ns.is_empty() || name.is_empty() {
+            return;
+        }
+        let now = self.now_ms();
+        let node = match v.pointer("/spec/nodeName").and_then(Value::as_str) {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => NODES[self.rng.random_range(0..NODES.len())].to_string(),
+        };
+        let app = v
+            .pointer("/metadata/labels/app")
+            .or_else(|| v.pointer("/metadata/labels/run"))
+            .and_then(Value::as_str)
+            .unwrap_or(&name)
+            .to_string();
+        let due = now + self.draw(self.timings.pending_ms);
+        let pod = Pod {
+            ns: ns.clone(),
+            name: name.clone(),
+            uid,
+            rs: String::new(),
+            app,
+            node: node.clone(),
+            ip: self.next_ip(),
+            created_ms: now,
+            stage: Stage::Pending,
+            ready_since_ms: None,
+            containers: self.containers_of(v.pointer("/spec/containers")),
+            next_due: Some(due),
+        };
+        let status = pod_status_json(&pod, now);
+        let pk = pod.key();
+        let written = self
+            .store
+            .modify_with(Kind::Pod, &ns, &name, &controller_opts(), |o| {
+                o["spec"]["nodeName"] = json!(node);
+                o["status"] = status;
+                Ok(())
+            });
+        if written.is_err() {
+            return;
+        }
+        self.pods.insert(pk.clone(), pod);
+        self.schedule(due, Task::Pod(pk.clone()));
+        let msg = format!("Successfully assigned {ns}/{name} to {node}");
+        self.pod_event(&pk, false, "Scheduled", &msg, false);
     }
 }

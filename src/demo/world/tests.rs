@@ -459,3 +459,27 @@ fn a_replicaset_scaled_by_hand_is_put_back() {
     let msg = format!("Scaled down replica set {rs} from 5 to 3");
     assert!(events.iter().any(|e| e["message"] == msg.as_str()));
 }
+
+#[test]
+fn a_bare_pod_is_run_by_the_kubelet() {
+    let mut t = setup();
+    t.c.store
+        .create(
+            Kind::Pod,
+            json!({"metadata": {"name": "solo", "namespace": "ns", "labels": {"run": "solo"}},
+                   "spec": {"containers": [{"name": "solo", "image": "r/solo:1"}]}}),
+        )
+        .unwrap();
+    t.run(10, |_| {});
+    let p = t.c.store.get(Kind::Pod, "ns", "solo").unwrap();
+    assert_eq!(p["status"]["phase"], "Running", "{p}");
+    assert_eq!(p["status"]["containerStatuses"][0]["ready"], true);
+    assert!(p["spec"]["nodeName"].as_str().unwrap().starts_with("node-"));
+    let traffic = t.c.traffic.snapshot(t.c.now_ms());
+    assert_eq!(traffic.len(), 1);
+    assert_eq!(traffic[0].app, "solo");
+    t.c.store.delete(Kind::Pod, "ns", "solo").unwrap();
+    t.pump();
+    assert!(t.c.pods.is_empty());
+    assert!(t.c.traffic.is_empty());
+}
