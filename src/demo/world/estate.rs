@@ -60,6 +60,31 @@ fn history(ns: &str, app: &str) -> Vec<(i64, &'static str)> {
     }
 }
 
+/// Every tag the seeded estate uses for `app`, in version order (for a registry simulation to serve);
+/// apps of a `--scale` estate use `SCALE_TAGS`.
+pub fn tags(app: &str) -> Vec<String> {
+    if !APPS.iter().any(|(a, _)| *a == app) {
+        return SCALE_TAGS.iter().map(|t| t.to_string()).collect();
+    }
+    let mut out: Vec<String> = NAMESPACES
+        .iter()
+        .flat_map(|ns| history(ns, app))
+        .map(|(_, t)| t.to_string())
+        .collect();
+    let version =
+        |t: &String| -> Vec<u64> { t.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
+    out.sort_by_key(version);
+    out.dedup();
+    if app == "api" && !out.iter().any(|t| t == "2.2.0") {
+        out.push("2.2.0".into());
+        out.sort_by_key(version);
+    }
+    out
+}
+
+/// Tags of the `--scale` apps: production, staging, develop.
+pub const SCALE_TAGS: [&str; 3] = ["1.0.0", "1.0.1", "1.1.0"];
+
 fn cause(ns: &str, tag: &str) -> String {
     match ns {
         PRODUCTION_NS => format!("promote {tag} from staging"),
@@ -213,5 +238,22 @@ pub fn seed(c: &mut Controller, scale: Option<usize>) -> Seeded {
                 )),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_ordered_and_cover_every_environment() {
+        assert_eq!(
+            tags("web"),
+            vec![
+                "1.3.0", "1.3.1", "1.4.0", "1.4.1", "1.4.2", "1.5.0", "1.5.1"
+            ]
+        );
+        assert!(tags("api").contains(&"2.2.0".to_string()));
+        assert_eq!(tags("app-0007"), vec!["1.0.0", "1.0.1", "1.1.0"]);
     }
 }
