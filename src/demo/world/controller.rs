@@ -38,7 +38,6 @@ pub const LOG_EVERY_MS: i64 = 2000;
 /// Messages from the `World` handle.
 #[derive(Debug)]
 pub enum Cmd {
-    Sync(Key),
     Shutdown,
 }
 
@@ -197,7 +196,6 @@ impl Controller {
                 c = clock_rx.changed() => if c.is_err() { break },
                 _ = sleep => {}
                 cmd = cmds.recv() => match cmd {
-                    Some(Cmd::Sync(k)) => { self.dirty_d.insert(k); }
                     None | Some(Cmd::Shutdown) => break,
                 },
             }
@@ -254,6 +252,7 @@ impl Controller {
     }
 
     /// Steps sim time forward, running timers in order (unit tests drive the controller this way).
+    #[cfg(test)]
     pub fn advance_and_run(&mut self, ms: i64) {
         let end = self.now_ms() + ms;
         loop {

@@ -173,7 +173,7 @@ fn apply_revision(
 }
 
 /// Seeds the estate. The clock must be paused at (now − HISTORY_SPAN) or earlier; it ends near now.
-pub fn seed(c: &mut Controller, scale: Option<usize>) -> Seeded {
+pub(super) fn seed(c: &mut Controller, scale: Option<usize>) -> Seeded {
     c.instant = true;
     let start = c.now_ms();
     let now = jiff::Timestamp::now().as_millisecond();

@@ -218,7 +218,6 @@ pub struct Rs {
     pub name: String,
     pub uid: String,
     pub owner: Key,
-    pub owner_uid: String,
     pub generation: i64,
     pub replicas: i32,
     pub revision: i64,

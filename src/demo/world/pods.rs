@@ -91,7 +91,7 @@ impl Controller {
                 c.started_ms = Some(now);
             }
         }
-        let body = pod_json(&pod, rs, now);
+        let body = pod_json(&pod, rs);
         let (rs_ns, rs_name, rs_uid) = (rs.ns.clone(), rs.name.clone(), rs.uid.clone());
         let Ok(created) = self.store.create_with(Kind::Pod, body, &controller_opts()) else {
             return;
@@ -187,7 +187,7 @@ impl Controller {
         p.next_due = Some(due);
         let names: Vec<String> = p.containers.iter().map(|c| c.name.clone()).collect();
         let (ns, name) = (p.ns.clone(), p.name.clone());
-        let status = pod_status_json(p, now);
+        let status = pod_status_json(p);
         let ts = super::model::fmt_ms(now);
         let _ = self
             .store
@@ -212,11 +212,10 @@ impl Controller {
     }
 
     fn write_pod_status(&mut self, pk: &Key) {
-        let now = self.now_ms();
         let Some(p) = self.pods.get(pk) else {
             return;
         };
-        let status = pod_status_json(p, now);
+        let status = pod_status_json(p);
         let _ = self
             .store
             .modify_with(Kind::Pod, &p.ns, &p.name, &status_opts("kubelet"), |v| {
@@ -440,7 +439,7 @@ impl Controller {
             containers: self.containers_of(v.pointer("/spec/containers")),
             next_due: Some(due),
         };
-        let status = pod_status_json(&pod, now);
+        let status = pod_status_json(&pod);
         let pk = pod.key();
         let written = self
             .store

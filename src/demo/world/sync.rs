@@ -142,7 +142,6 @@ impl Controller {
             name: name.clone(),
             uid: String::new(),
             owner: dk.clone(),
-            owner_uid: d.uid.clone(),
             generation: 1,
             replicas,
             revision,
