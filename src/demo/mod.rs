@@ -25,6 +25,8 @@ pub const CONTEXT: &str = "shipdeck-demo";
 pub struct DemoOptions {
     /// None = the default estate; Some(N) = N apps × 3 namespaces (see `world::estate`).
     pub scale: Option<usize>,
+    /// Pods per app of a `scale` estate (default 3: `--scale 3000` = 27,000 pods).
+    pub scale_replicas: i32,
     pub seed: u64,
     /// Sim seconds per wall second (1.0: a rollout of `web` takes about 12 s).
     pub speed: f64,
@@ -42,6 +44,7 @@ impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
             scale: None,
+            scale_replicas: estate::SCALE_REPLICAS,
             seed: 1,
             speed: 1.0,
             paused: false,
@@ -79,6 +82,7 @@ impl Demo {
         let logs = LogBook::default();
         let wopts = WorldOptions {
             scale: opts.scale,
+            scale_replicas: opts.scale_replicas,
             seed: opts.seed,
             speed: opts.speed,
             paused: opts.paused,

@@ -213,11 +213,17 @@ async fn write_config_output_loads_and_points_at_the_server() {
 
     let scaled = Demo::start(DemoOptions {
         scale: Some(3),
+        scale_replicas: 1,
         paused: true,
         ..DemoOptions::default()
     })
     .await
     .unwrap();
+    assert_eq!(
+        scaled.store().count(Kind::Pod),
+        9,
+        "3 apps × 3 namespaces × 1 pod"
+    );
     let dir = tempfile::tempdir().unwrap();
     assert!(
         scaled.write_config(dir.path()).unwrap().apps.is_empty(),

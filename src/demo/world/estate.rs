@@ -3,8 +3,9 @@
 //! Default: apps `web` (3 replicas), `api` (2), `worker` (2) in `shop-develop`, `shop-green` and
 //! `shop-blue`, develop ahead of staging ahead of production, and `shop-green/api` rolling out to a
 //! new build when the world starts. `scale: Some(N)`: apps `app-0001`…`app-N` with
-//! `SCALE_REPLICAS` pods each in the same three namespaces and one revision each: 3N Deployments,
-//! 3N ReplicaSets, 3N × SCALE_REPLICAS pods, 3N Services and N Ingresses (production only).
+//! R pods each (`scale_replicas`, default `SCALE_REPLICAS` = 3) in the same three namespaces and one
+//! revision each: 3N Deployments, 3N ReplicaSets, 3N × R pods, 3N Services and N Ingresses
+//! (production only). `--scale 3000`: 9,000 Deployments and 27,000 pods.
 //!
 //! History is built by running the real controller in "instant" mode while the paused clock is
 //! stepped through the past, so ReplicaSets, revisions, pods and events look like a cluster's.
@@ -19,7 +20,7 @@ pub const NAMESPACES: [&str; 3] = [DEVELOP_NS, STAGING_NS, PRODUCTION_NS];
 /// The default apps and their replicas.
 pub const APPS: [(&str, i32); 3] = [("web", 3), ("api", 2), ("worker", 2)];
 pub const REGISTRY: &str = "registry.local/shop";
-/// Pods per app in `--scale` estates.
+/// Pods per app in `--scale` estates unless set otherwise.
 pub const SCALE_REPLICAS: i32 = 3;
 /// `progressDeadlineSeconds` of the seeded Deployments (sim seconds; shows within a minute at speed 1).
 pub const PROGRESS_DEADLINE_S: i64 = 60;
@@ -173,7 +174,7 @@ fn apply_revision(
 }
 
 /// Seeds the estate. The clock must be paused at (now − HISTORY_SPAN) or earlier; it ends near now.
-pub(super) fn seed(c: &mut Controller, scale: Option<usize>) -> Seeded {
+pub(super) fn seed(c: &mut Controller, scale: Option<usize>, scale_replicas: i32) -> Seeded {
     c.instant = true;
     let start = c.now_ms();
     let now = jiff::Timestamp::now().as_millisecond();
@@ -200,7 +201,7 @@ pub(super) fn seed(c: &mut Controller, scale: Option<usize>) -> Seeded {
                         let _ = c.store.create(Kind::Ingress, ingress_json(ns, &app));
                     }
                     let img = image(&app, tag);
-                    apply_revision(c, ns, &app, SCALE_REPLICAS, &img, &cause(ns, tag));
+                    apply_revision(c, ns, &app, scale_replicas, &img, &cause(ns, tag));
                 }
             }
             Seeded::default()

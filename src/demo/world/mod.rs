@@ -37,6 +37,8 @@ use tokio::task::JoinHandle;
 pub struct WorldOptions {
     /// None = the default estate (3 apps × 3 namespaces with history).
     pub scale: Option<usize>,
+    /// Pods per app of a `scale` estate.
+    pub scale_replicas: i32,
     pub seed: u64,
     pub speed: f64,
     pub paused: bool,
@@ -50,6 +52,7 @@ impl Default for WorldOptions {
     fn default() -> Self {
         WorldOptions {
             scale: None,
+            scale_replicas: estate::SCALE_REPLICAS,
             seed: 1,
             speed: 1.0,
             paused: false,
@@ -100,9 +103,9 @@ impl World {
             logs.clone(),
         );
         // Seeding a large estate takes seconds: keep it off the async workers.
-        let scale = opts.scale;
+        let (scale, replicas) = (opts.scale, opts.scale_replicas.max(0));
         let (mut c, seeded) = match tokio::task::spawn_blocking(move || {
-            let seeded = estate::seed(&mut c, scale);
+            let seeded = estate::seed(&mut c, scale, replicas);
             (c, seeded)
         })
         .await
