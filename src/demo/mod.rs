@@ -29,6 +29,8 @@ pub const CONTEXT: &str = "shipdeck-demo";
 pub struct DemoOptions {
     /// None = the default estate; Some(N) = N apps × 3 namespaces (see `world::estate`).
     pub scale: Option<usize>,
+    /// Pods per app of a `scale` estate (default 3: `--scale 3000` = 27,000 pods).
+    pub scale_replicas: i32,
     pub seed: u64,
     /// Sim seconds per wall second (1.0: a rollout of `web` takes about 12 s).
     pub speed: f64,
@@ -46,6 +48,7 @@ impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
             scale: None,
+            scale_replicas: estate::SCALE_REPLICAS,
             seed: 1,
             speed: 1.0,
             paused: false,
@@ -83,18 +86,20 @@ impl Demo {
         let logs = LogBook::default();
         let wopts = WorldOptions {
             scale: opts.scale,
+            scale_replicas: opts.scale_replicas,
             seed: opts.seed,
             speed: opts.speed,
             paused: opts.paused,
             bad_marker: opts.bad_marker.clone(),
             life_every_s: opts.life_every_s,
         };
-        let world = World::start(store.clone(), clock, logs.clone(), &wopts);
+        let world = World::start(store.clone(), clock, logs.clone(), &wopts).await;
         let kopts = KubeApiOptions {
             addr: opts
                 .kube_addr
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             logs,
+            traffic: Some(Arc::new(world.clone())),
             ..KubeApiOptions::default()
         };
         let kube = KubeApiServer::start(store.clone(), kopts)
@@ -209,6 +214,15 @@ impl Demo {
 /// `shipdeck demo --serve [--write-config DIR]`: starts the estate, prints its endpoints and runs
 /// until Ctrl-C or SIGTERM.
 pub async fn serve(opts: DemoOptions, write_config: Option<PathBuf>) -> color_eyre::Result<()> {
+    serve_until(opts, write_config, wait_for_shutdown_signal()).await
+}
+
+/// `serve` that stops when `stop` completes instead of on a signal (tests).
+pub async fn serve_until(
+    opts: DemoOptions,
+    write_config: Option<PathBuf>,
+    stop: impl std::future::Future<Output = ()>,
+) -> color_eyre::Result<()> {
     let demo = Demo::start(opts).await?;
     println!("kubernetes API: {}", demo.kube_url());
     if let Some(dir) = &write_config {
@@ -222,7 +236,7 @@ pub async fn serve(opts: DemoOptions, write_config: Option<PathBuf>) -> color_ey
         );
     }
     println!("running until Ctrl-C");
-    wait_for_shutdown_signal().await;
+    stop.await;
     demo.shutdown().await;
     Ok(())
 }

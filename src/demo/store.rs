@@ -3,159 +3,91 @@
 //!
 //! Shared by the HTTP layer (`kube_api`) and the deployment controller (`world`). Every write runs
 //! under one lock and is broadcast as a `StoreEvent`, so watchers see changes in resourceVersion order.
+//!
+//! Objects are kept as compact JSON bytes, not `serde_json::Value`: a parsed Pod costs ~14 KiB
+//! (every JSON map is a B-tree node), its bytes ~1.2 KiB, and lists are served without
+//! re-serialising. Reads parse; the events of writes carry the parsed object they were made from.
 mod error;
 mod meta;
+mod types;
 
 pub use error::ApiError;
+pub use types::*;
 
+use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::broadcast;
 
-/// The resource kinds the simulated cluster serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Namespace,
-    Deployment,
-    ReplicaSet,
-    Pod,
-    Event,
-    Service,
-    Ingress,
+/// One stored object: its JSON, and the uids GC needs without parsing.
+#[derive(Clone)]
+struct Entry {
+    json: Bytes,
+    uid: Box<str>,
+    owners: Box<[Box<str>]>,
 }
 
-impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Kind::Namespace,
-        Kind::Deployment,
-        Kind::ReplicaSet,
-        Kind::Pod,
-        Kind::Event,
-        Kind::Service,
-        Kind::Ingress,
-    ];
-
-    pub fn api_version(self) -> &'static str {
-        match self {
-            Kind::Namespace | Kind::Pod | Kind::Event | Kind::Service => "v1",
-            Kind::Deployment | Kind::ReplicaSet => "apps/v1",
-            Kind::Ingress => "networking.k8s.io/v1",
+impl Entry {
+    fn new(obj: &Value) -> Entry {
+        let uid = obj
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let owners = obj
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .map(|refs| {
+                refs.iter()
+                    .filter_map(|r| r.get("uid").and_then(Value::as_str))
+                    .map(Box::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Entry {
+            json: Bytes::from(serde_json::to_vec(obj).unwrap_or_default()),
+            uid: uid.into(),
+            owners,
         }
     }
 
-    /// The API group ("" for core).
-    pub fn group(self) -> &'static str {
-        match self.api_version().split_once('/') {
-            Some((g, _)) => g,
-            None => "",
-        }
-    }
-
-    pub fn kind(self) -> &'static str {
-        match self {
-            Kind::Namespace => "Namespace",
-            Kind::Deployment => "Deployment",
-            Kind::ReplicaSet => "ReplicaSet",
-            Kind::Pod => "Pod",
-            Kind::Event => "Event",
-            Kind::Service => "Service",
-            Kind::Ingress => "Ingress",
-        }
-    }
-
-    pub fn plural(self) -> &'static str {
-        match self {
-            Kind::Namespace => "namespaces",
-            Kind::Deployment => "deployments",
-            Kind::ReplicaSet => "replicasets",
-            Kind::Pod => "pods",
-            Kind::Event => "events",
-            Kind::Service => "services",
-            Kind::Ingress => "ingresses",
-        }
-    }
-
-    pub fn namespaced(self) -> bool {
-        self != Kind::Namespace
-    }
-
-    /// The resource as error messages name it: `deployments.apps`, `pods`.
-    pub fn resource(self) -> String {
-        match self.group() {
-            "" => self.plural().to_string(),
-            g => format!("{}.{g}", self.plural()),
-        }
-    }
-
-    /// The kind for a group ("" = core) and plural, as URL paths carry them.
-    pub fn from_group_plural(group: &str, plural: &str) -> Option<Kind> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.group() == group && k.plural() == plural)
+    fn parse(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
     }
 }
 
-/// Function giving the (simulated) time used for creationTimestamp and managedFields.
-pub type ClockFn = Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    Added,
-    Modified,
-    Deleted,
-}
-
-impl EventType {
-    /// The watch event `type` string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Added => "ADDED",
-            EventType::Modified => "MODIFIED",
-            EventType::Deleted => "DELETED",
-        }
-    }
-}
-
-/// One change, as a watch event. `resource_version` is the store's version after the change
-/// (for Deleted: the version at which the object was deleted, also set in the object).
+/// A stored object as bytes, for serving lists without parsing.
 #[derive(Debug, Clone)]
-pub struct StoreEvent {
-    pub kind: Kind,
-    pub type_: EventType,
-    pub object: Arc<Value>,
-    pub resource_version: u64,
+pub struct RawObject {
+    pub namespace: Arc<str>,
+    pub name: String,
+    /// The object's JSON.
+    pub json: Bytes,
 }
 
-/// How a write is recorded: the field manager for managedFields, the operation, dry-run, and
-/// whether a delete orphans the dependents. `WriteOptions::default()` is what the plain methods use.
-#[derive(Debug, Clone, Default)]
-pub struct WriteOptions {
-    /// Defaults to `DEFAULT_MANAGER`.
-    pub field_manager: Option<String>,
-    /// Recorded as operation `Apply` instead of `Update`.
-    pub apply: bool,
-    /// Records managedFields for the `status` subresource.
-    pub subresource: Option<String>,
-    /// Compute and return the result, store nothing, broadcast nothing.
-    pub dry_run: bool,
-    /// Delete only: leave owned objects in place (propagationPolicy=Orphan).
-    pub orphan: bool,
+impl RawObject {
+    pub fn parse(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
 }
 
-/// Manager recorded for writes that name none.
-pub const DEFAULT_MANAGER: &str = "shipdeck-demo";
-/// Number of changes kept for `events_since` (watch resumption) unless set otherwise.
-pub const DEFAULT_HISTORY: usize = 10_000;
+type Bucket = BTreeMap<String, Entry>;
 
-type Bucket = BTreeMap<String, Arc<Value>>;
+/// A change as kept in the history (bytes; parsed when a watch resumes).
+struct Change {
+    kind: Kind,
+    type_: EventType,
+    json: Bytes,
+    rv: u64,
+}
 
 struct Inner {
-    objects: BTreeMap<(Kind, String), Bucket>,
+    /// (kind, namespace) → name → object. The namespace is shared by all its entries' RawObjects.
+    objects: BTreeMap<(Kind, String), (Arc<str>, Bucket)>,
     rv: u64,
-    history: VecDeque<StoreEvent>,
+    history: VecDeque<Change>,
     history_limit: usize,
-    /// Every event with resource_version > history_floor is still in `history`.
+    /// Every change with resource_version > history_floor is still in `history`.
     history_floor: u64,
 }
 
@@ -185,6 +117,43 @@ fn name_of(obj: &Value) -> &str {
     obj.pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("")
+}
+
+fn scope(kind: Kind, ns: &str) -> &str {
+    if kind.namespaced() { ns } else { "" }
+}
+
+impl Inner {
+    fn entry(&self, kind: Kind, ns: &str, name: &str) -> Option<&Entry> {
+        self.objects
+            .get(&(kind, ns.to_string()))
+            .and_then(|(_, b)| b.get(name))
+    }
+
+    /// The buckets of a kind: one namespace or all, in namespace order.
+    fn buckets(&self, kind: Kind, ns: Option<&str>) -> Vec<(&Arc<str>, &Bucket)> {
+        match ns.filter(|_| kind.namespaced()) {
+            Some(ns) => self
+                .objects
+                .get(&(kind, ns.to_string()))
+                .map(|(n, b)| vec![(n, b)])
+                .unwrap_or_default(),
+            None => self
+                .objects
+                .range((kind, String::new())..)
+                .take_while(|((k, _), _)| *k == kind)
+                .map(|(_, (n, b))| (n, b))
+                .collect(),
+        }
+    }
+
+    fn insert(&mut self, kind: Kind, ns: &str, name: &str, e: Entry) {
+        let (_, b) = self
+            .objects
+            .entry((kind, ns.to_string()))
+            .or_insert_with(|| (Arc::from(ns), Bucket::new()));
+        b.insert(name.to_string(), e);
+    }
 }
 
 impl Store {
@@ -222,44 +191,48 @@ impl Store {
     }
 
     pub fn get(&self, kind: Kind, ns: &str, name: &str) -> Option<Value> {
-        self.get_arc(kind, ns, name).map(|v| (*v).clone())
+        let json = self.get_raw(kind, ns, name)?;
+        serde_json::from_slice(&json).ok()
     }
 
-    /// Like `get`, without copying the object.
+    /// Like `get`, as an `Arc` (a fresh parse; kept for callers that share the object).
     pub fn get_arc(&self, kind: Kind, ns: &str, name: &str) -> Option<Arc<Value>> {
-        let ns = if kind.namespaced() { ns } else { "" };
+        self.get(kind, ns, name).map(Arc::new)
+    }
+
+    /// The object's JSON bytes.
+    pub fn get_raw(&self, kind: Kind, ns: &str, name: &str) -> Option<Bytes> {
         let g = self.read();
-        g.objects
-            .get(&(kind, ns.to_string()))
-            .and_then(|b| b.get(name))
-            .cloned()
+        g.entry(kind, scope(kind, ns), name).map(|e| e.json.clone())
+    }
+
+    /// Does the object exist? (No parsing.)
+    pub fn contains(&self, kind: Kind, ns: &str, name: &str) -> bool {
+        self.read().entry(kind, scope(kind, ns), name).is_some()
     }
 
     /// Objects of a kind (in one namespace or all), sorted by (namespace, name), and the store's resourceVersion.
     pub fn list(&self, kind: Kind, ns: Option<&str>) -> (Vec<Value>, u64) {
-        let (items, rv) = self.list_arc(kind, ns);
-        (items.iter().map(|v| (**v).clone()).collect(), rv)
+        let (raw, rv) = self.list_raw(kind, ns);
+        (raw.iter().map(RawObject::parse).collect(), rv)
     }
 
-    /// Like `list`, without copying the objects.
+    /// Like `list`, each object in an `Arc`.
     pub fn list_arc(&self, kind: Kind, ns: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+        let (raw, rv) = self.list_raw(kind, ns);
+        (raw.iter().map(|r| Arc::new(r.parse())).collect(), rv)
+    }
+
+    /// Like `list`, as JSON bytes (cheap: no parsing, no copying of the objects).
+    pub fn list_raw(&self, kind: Kind, ns: Option<&str>) -> (Vec<RawObject>, u64) {
         let g = self.read();
         let mut out = Vec::new();
-        match ns.filter(|_| kind.namespaced()) {
-            Some(ns) => {
-                if let Some(b) = g.objects.get(&(kind, ns.to_string())) {
-                    out.extend(b.values().cloned());
-                }
-            }
-            None => {
-                let start = (kind, String::new());
-                for ((k, _), b) in g.objects.range(start..) {
-                    if *k != kind {
-                        break;
-                    }
-                    out.extend(b.values().cloned());
-                }
-            }
+        for (ns, b) in g.buckets(kind, ns) {
+            out.extend(b.iter().map(|(name, e)| RawObject {
+                namespace: ns.clone(),
+                name: name.clone(),
+                json: e.json.clone(),
+            }));
         }
         (out, g.rv)
     }
@@ -267,11 +240,7 @@ impl Store {
     /// Number of objects of a kind (all namespaces).
     pub fn count(&self, kind: Kind) -> usize {
         let g = self.read();
-        g.objects
-            .iter()
-            .filter(|((k, _), _)| *k == kind)
-            .map(|(_, b)| b.len())
-            .sum()
+        g.buckets(kind, None).iter().map(|(_, b)| b.len()).sum()
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -293,12 +262,17 @@ impl Store {
                 g.history_floor
             )));
         }
-        // History is in rv order: skip to the first event after rv.
-        let start = g.history.partition_point(|e| e.resource_version <= rv);
+        // History is in rv order: skip to the first change after rv.
+        let start = g.history.partition_point(|c| c.rv <= rv);
         Ok(g.history
             .range(start..)
-            .filter(|e| e.kind == kind)
-            .cloned()
+            .filter(|c| c.kind == kind)
+            .map(|c| StoreEvent {
+                kind: c.kind,
+                type_: c.type_,
+                object: Arc::new(serde_json::from_slice(&c.json).unwrap_or(Value::Null)),
+                resource_version: c.rv,
+            })
             .collect())
     }
 
@@ -331,9 +305,9 @@ impl Store {
         meta::prepare_new(kind, &mut obj)?;
         let now = self.now();
         let mut g = self.write();
-        let key = (kind, ns_of(&obj).to_string());
+        let ns = ns_of(&obj).to_string();
         let name = name_of(&obj).to_string();
-        if g.objects.get(&key).is_some_and(|b| b.contains_key(&name)) {
+        if g.entry(kind, &ns, &name).is_some() {
             return Err(ApiError::already_exists(&kind.resource(), &name));
         }
         let rv = g.rv + 1;
@@ -341,10 +315,12 @@ impl Store {
         if opts.dry_run {
             return Ok(obj);
         }
+        let entry = Entry::new(&obj);
+        let json = entry.json.clone();
+        g.insert(kind, &ns, &name, entry);
         let obj = Arc::new(obj);
-        g.objects.entry(key).or_default().insert(name, obj.clone());
-        self.commit(&mut g, kind, EventType::Added, obj.clone(), rv);
-        Ok((*obj).clone())
+        self.commit(&mut g, kind, EventType::Added, obj.clone(), json, rv);
+        Ok(Arc::unwrap_or_clone(obj))
     }
 
     /// Replaces the object; if obj carries metadata.resourceVersion it must match (else 409 Conflict).
@@ -360,7 +336,7 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
         meta::check_shape(kind, &obj)?;
-        let ns = if kind.namespaced() { ns_of(&obj) } else { "" }.to_string();
+        let ns = scope(kind, ns_of(&obj)).to_string();
         let name = name_of(&obj).to_string();
         let sent_rv = obj
             .pointer("/metadata/resourceVersion")
@@ -381,6 +357,7 @@ impl Store {
     }
 
     /// Read-modify-write under the lock, for the controller: f gets the current object; generation rules as update.
+    /// `f` runs while the store's write lock is held: it must not call the store (that deadlocks).
     pub fn modify(
         &self,
         kind: Kind,
@@ -419,15 +396,12 @@ impl Store {
         opts: &WriteOptions,
         f: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<Value, ApiError> {
-        let ns = if kind.namespaced() { ns } else { "" };
+        let ns = scope(kind, ns);
         let now = self.now();
         let mut g = self.write();
-        let key = (kind, ns.to_string());
         let old = g
-            .objects
-            .get(&key)
-            .and_then(|b| b.get(name))
-            .cloned()
+            .entry(kind, ns, name)
+            .map(Entry::parse)
             .ok_or_else(|| ApiError::not_found(&kind.resource(), name))?;
         let mut new = f(&old)?;
         meta::check_shape(kind, &new)?;
@@ -444,12 +418,12 @@ impl Store {
         if opts.dry_run {
             return Ok(new);
         }
+        let entry = Entry::new(&new);
+        let json = entry.json.clone();
+        g.insert(kind, ns, name, entry);
         let new = Arc::new(new);
-        if let Some(b) = g.objects.get_mut(&key) {
-            b.insert(name.to_string(), new.clone());
-        }
-        self.commit(&mut g, kind, EventType::Modified, new.clone(), rv);
-        Ok((*new).clone())
+        self.commit(&mut g, kind, EventType::Modified, new.clone(), json, rv);
+        Ok(Arc::unwrap_or_clone(new))
     }
 
     /// Deletes the object and (unless orphaning) every object it owns, recursively, as the
@@ -465,18 +439,13 @@ impl Store {
         name: &str,
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let ns = if kind.namespaced() { ns } else { "" };
+        let ns = scope(kind, ns);
         let mut g = self.write();
-        let key = (kind, ns.to_string());
-        let old = g
-            .objects
-            .get(&key)
-            .and_then(|b| b.get(name))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&kind.resource(), name))?;
-        if opts.dry_run {
-            return Ok((*old).clone());
-        }
+        let uid = match g.entry(kind, ns, name) {
+            None => return Err(ApiError::not_found(&kind.resource(), name)),
+            Some(e) if opts.dry_run => return Ok(e.parse()),
+            Some(e) => e.uid.to_string(),
+        };
         let deleted = self.remove(&mut g, kind, ns, name);
         if !opts.orphan {
             if kind == Kind::Namespace {
@@ -485,17 +454,17 @@ impl Store {
                     let names: Vec<String> = g
                         .objects
                         .get(&(k, name.to_string()))
-                        .map(|b| b.keys().cloned().collect())
+                        .map(|(_, b)| b.keys().cloned().collect())
                         .unwrap_or_default();
                     for n in names {
                         self.remove(&mut g, k, name, &n);
                     }
                 }
-            } else if let Some(uid) = old.pointer("/metadata/uid").and_then(Value::as_str) {
-                self.collect_garbage(&mut g, ns, uid);
+            } else if !uid.is_empty() {
+                self.collect_garbage(&mut g, ns, &uid);
             }
         }
-        Ok(deleted.map(|v| (*v).clone()).unwrap_or_default())
+        Ok(deleted.unwrap_or_default())
     }
 
     /// Deletes the objects in `ns` owned by `uid`, and theirs.
@@ -504,13 +473,10 @@ impl Store {
             let owned: Vec<(String, String)> = g
                 .objects
                 .get(&(k, ns.to_string()))
-                .map(|b| {
-                    b.values()
-                        .filter(|o| meta::owned_by(o, uid))
-                        .map(|o| {
-                            let child_uid = o.pointer("/metadata/uid").and_then(Value::as_str);
-                            (name_of(o).to_string(), child_uid.unwrap_or("").to_string())
-                        })
+                .map(|(_, b)| {
+                    b.iter()
+                        .filter(|(_, e)| e.owners.iter().any(|o| &**o == uid))
+                        .map(|(n, e)| (n.clone(), e.uid.to_string()))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -523,40 +489,54 @@ impl Store {
         }
     }
 
-    fn remove(&self, g: &mut Inner, kind: Kind, ns: &str, name: &str) -> Option<Arc<Value>> {
+    fn remove(&self, g: &mut Inner, kind: Kind, ns: &str, name: &str) -> Option<Value> {
         let key = (kind, ns.to_string());
-        let old = g.objects.get_mut(&key)?.remove(name)?;
-        if g.objects.get(&key).is_some_and(|b| b.is_empty()) {
+        let (_, bucket) = g.objects.get_mut(&key)?;
+        let old = bucket.remove(name)?;
+        if bucket.is_empty() {
             g.objects.remove(&key);
         }
         let rv = g.rv + 1;
-        let mut gone = (*old).clone();
+        let mut gone = old.parse();
         meta::set_rv(&mut gone, rv);
+        let json = Bytes::from(serde_json::to_vec(&gone).unwrap_or_default());
         let gone = Arc::new(gone);
-        self.commit(g, kind, EventType::Deleted, gone.clone(), rv);
-        Some(gone)
+        self.commit(g, kind, EventType::Deleted, gone.clone(), json, rv);
+        Some(Arc::unwrap_or_clone(gone))
     }
 
     /// Records a change: bumps the version, appends to history, broadcasts (under the lock, so
     /// subscribers see events in order).
-    fn commit(&self, g: &mut Inner, kind: Kind, type_: EventType, object: Arc<Value>, rv: u64) {
+    fn commit(
+        &self,
+        g: &mut Inner,
+        kind: Kind,
+        type_: EventType,
+        object: Arc<Value>,
+        json: Bytes,
+        rv: u64,
+    ) {
         g.rv = rv;
-        let ev = StoreEvent {
+        g.history.push_back(Change {
+            kind,
+            type_,
+            json,
+            rv,
+        });
+        trim_history(g);
+        let _ = self.tx.send(StoreEvent {
             kind,
             type_,
             object,
             resource_version: rv,
-        };
-        g.history.push_back(ev.clone());
-        trim_history(g);
-        let _ = self.tx.send(ev);
+        });
     }
 }
 
 fn trim_history(g: &mut Inner) {
     while g.history.len() > g.history_limit {
-        if let Some(e) = g.history.pop_front() {
-            g.history_floor = e.resource_version;
+        if let Some(c) = g.history.pop_front() {
+            g.history_floor = c.rv;
         }
     }
     if g.history_limit == 0 {

@@ -31,4 +31,11 @@ pub trait TrafficSource: Send + Sync {
     fn now(&self) -> Timestamp;
     /// Every running pod's figures as of `now()`.
     fn pods(&self) -> Vec<PodTraffic>;
+
+    /// One pod's figures (None when it is not running). Sources with many pods override this.
+    fn pod(&self, namespace: &str, pod: &str) -> Option<PodTraffic> {
+        self.pods()
+            .into_iter()
+            .find(|p| p.namespace == namespace && p.pod == pod)
+    }
 }

@@ -213,11 +213,17 @@ async fn write_config_output_loads_and_points_at_the_server() {
 
     let scaled = Demo::start(DemoOptions {
         scale: Some(3),
+        scale_replicas: 1,
         paused: true,
         ..DemoOptions::default()
     })
     .await
     .unwrap();
+    assert_eq!(
+        scaled.store().count(Kind::Pod),
+        9,
+        "3 apps × 3 namespaces × 1 pod"
+    );
     let dir = tempfile::tempdir().unwrap();
     assert!(
         scaled.write_config(dir.path()).unwrap().apps.is_empty(),
@@ -257,6 +263,36 @@ async fn traffic_errs_more_for_a_bad_image() {
     })
     .await;
     assert!(bad > 0.2 && good < 0.05, "bad {bad}, good {good}");
+    let some = world.pods().into_iter().next().unwrap();
+    let one = world
+        .pod(&some.namespace, &some.pod)
+        .expect("one pod's figures");
+    assert_eq!(
+        (one.app.as_str(), one.image.as_str()),
+        (some.app.as_str(), some.image.as_str())
+    );
+    assert!(one.requests_total >= some.requests_total);
+    assert!(world.pod("shop-blue", "no-such-pod").is_none());
+    // The same figures as each pod's /metrics through the API server's pod proxy.
+    let url = format!(
+        "{}/api/v1/namespaces/{}/pods/{}:8080/proxy/metrics",
+        demo.kube_url(),
+        some.namespace,
+        some.pod
+    );
+    shipdeck::install_crypto();
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(text.contains("# TYPE"), "{text}");
+    let served: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("http_request_duration_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a request count");
+    assert!(
+        served >= some.requests_total,
+        "{served} < {}",
+        some.requests_total
+    );
     let t0 = world.now();
     let before: f64 = world.pods().iter().map(|p| p.requests_total).sum();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -268,5 +304,94 @@ async fn traffic_errs_more_for_a_bad_image() {
         .map(|p| p.requests_total)
         .sum();
     assert!(after > 0.0 && before > 0.0);
+    demo.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_writes_the_config_serves_kubectl_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let opts = DemoOptions {
+        paused: true,
+        ..DemoOptions::default()
+    };
+    let task = tokio::spawn(shipdeck::demo::serve_until(
+        opts,
+        Some(dir.path().to_path_buf()),
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    let kc = dir.path().join("kubeconfig");
+    eventually(Duration::from_secs(30), "config.toml written", || {
+        dir.path().join("config.toml").exists().then_some(())
+    })
+    .await;
+    Config::load(&dir.path().join("config.toml")).unwrap();
+    let out = crate::support::kubectl::run(
+        &kc,
+        &dir.path().join("cache"),
+        &["get", "deploy", "-A", "--context", "shipdeck-demo"],
+        Duration::from_secs(60),
+    )
+    .await;
+    let text = out.ok();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("shop-")).count(),
+        9,
+        "{text}"
+    );
+    tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_the_world_stops_progress_until_resumed() {
+    let demo = Demo::start(DemoOptions {
+        life_every_s: 0,
+        ..DemoOptions::default()
+    })
+    .await
+    .unwrap();
+    let world = demo.world();
+    world.pause();
+    assert!(world.is_paused());
+    let frozen = world.now();
+    world
+        .set_image("shop-blue", "web", "web", "registry.local/shop/web:1.5.0")
+        .unwrap();
+    let store = demo.store();
+    // The controller still reacts to the change (a new ReplicaSet and a Pending pod)...
+    eventually(Duration::from_secs(10), "the new ReplicaSet", || {
+        let d = store.get(Kind::Deployment, "shop-blue", "web")?;
+        (d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "5").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...but no pod becomes ready while time stands still.
+    assert_eq!(world.now(), frozen);
+    let d = store.get(Kind::Deployment, "shop-blue", "web").unwrap();
+    assert_eq!(d["status"]["updatedReplicas"], 1, "{}", d["status"]);
+    let pending = store
+        .list(Kind::Pod, Some("shop-blue"))
+        .0
+        .iter()
+        .filter(|p| p["status"]["phase"] == "Pending")
+        .count();
+    assert_eq!(pending, 1);
+    world.set_speed(50.0);
+    world.resume();
+    eventually(Duration::from_secs(20), "the rollout to finish", || {
+        let d = store.get(Kind::Deployment, "shop-blue", "web")?;
+        let s = &d["status"];
+        (s["updatedReplicas"] == 3 && s["replicas"] == 3 && s["availableReplicas"] == 3)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(world.speed(), 50.0);
     demo.shutdown().await;
 }

@@ -382,3 +382,161 @@ async fn describe_and_get_show_what_a_cluster_shows() {
     assert!(count("ReplicaSet") >= 9, "history ReplicaSets kept");
     s.demo.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_sees_the_rollout_and_server_dry_run_changes_nothing() {
+    let s = Sim::start(10.0).await;
+    let ns = "shop-develop";
+    let rs_before = s.demo.store().list(Kind::ReplicaSet, Some(ns)).0.len();
+    let out = s
+        .k(&[
+            "set",
+            "image",
+            "deploy/web",
+            "web=registry.local/shop/web:9.9.9",
+            "-n",
+            ns,
+            "--dry-run=server",
+        ])
+        .await;
+    assert!(out.ok().contains("server dry run"), "{}", out.stdout);
+    assert_eq!(s.image(ns, "web"), "registry.local/shop/web:1.5.1");
+    let out = s
+        .k(&[
+            "rollout",
+            "undo",
+            "deploy/web",
+            "-n",
+            ns,
+            "--dry-run=server",
+        ])
+        .await;
+    out.ok();
+    assert_eq!(s.image(ns, "web"), "registry.local/shop/web:1.5.1");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.demo.store().list(Kind::ReplicaSet, Some(ns)).0.len(),
+        rs_before
+    );
+
+    let mut watch = kubectl::spawn(
+        &s.kubeconfig,
+        &s.dir.path().join("cache"),
+        &[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "-l",
+            "app=web",
+            "--watch",
+            "--output-watch-events",
+        ],
+    );
+    crate::support::eventually(Duration::from_secs(30), "watch listing", || {
+        watch.stdout().contains("web-").then_some(())
+    })
+    .await;
+    s.demo
+        .world()
+        .set_image(ns, "web", "web", "registry.local/shop/web:1.6.0")
+        .expect("set image");
+    let new_rs = crate::support::eventually(Duration::from_secs(30), "the new ReplicaSet", || {
+        s.demo
+            .store()
+            .list(Kind::ReplicaSet, Some(ns))
+            .0
+            .into_iter()
+            .find(|r| {
+                r["spec"]["template"]["spec"]["containers"][0]["image"]
+                    == "registry.local/shop/web:1.6.0"
+            })
+            .and_then(|r| r["metadata"]["name"].as_str().map(str::to_string))
+    })
+    .await;
+    let seen = crate::support::eventually(Duration::from_secs(30), "new pods in the watch", || {
+        let out = watch.stdout();
+        (out.contains("ADDED") && out.contains(&format!("{new_rs}-")) && out.contains("DELETED"))
+            .then_some(out)
+    })
+    .await;
+    assert!(seen.contains("Running"), "{seen}");
+    watch.kill().await;
+    s.demo.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_looping_pod_describes_and_logs_like_one() {
+    let s = Sim::start(20.0).await;
+    let ns = "shop-green";
+    s.k(&[
+        "set",
+        "image",
+        "deploy/web",
+        "web=registry.local/shop/web:1.5.0-bad",
+        "-n",
+        ns,
+    ])
+    .await
+    .ok();
+    let pod = crate::support::eventually(Duration::from_secs(30), "a restarted bad pod", || {
+        s.demo
+            .store()
+            .list(Kind::Pod, Some(ns))
+            .0
+            .into_iter()
+            .find_map(|p| {
+                let cs = &p["status"]["containerStatuses"][0];
+                (cs["image"].as_str()?.ends_with("-bad") && cs["restartCount"].as_i64()? >= 2)
+                    .then(|| p["metadata"]["name"].as_str().map(str::to_string))
+                    .flatten()
+            })
+    })
+    .await;
+    let out = s.k(&["describe", "pod", &pod, "-n", ns]).await;
+    let text = out.ok();
+    for want in [
+        "Restart Count:",
+        "Last State:",
+        "Terminated",
+        "Exit Code:    1",
+        "BackOff",
+        "Back-off restarting failed container web",
+    ] {
+        assert!(text.contains(want), "describe pod lacks {want:?}:\n{text}");
+    }
+    let out = s.k(&["logs", &pod, "-n", ns]).await;
+    assert!(out.ok().contains("panic:"), "{}", out.stdout);
+    let out = s.k(&["get", "pods", &pod, "-n", ns, "--no-headers"]).await;
+    let cols: Vec<&str> = out.ok().split_whitespace().collect();
+    assert_eq!(cols[1], "0/1", "{cols:?}");
+    assert!(cols[3].parse::<i64>().unwrap_or(0) >= 2, "{cols:?}");
+    s.demo.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_run_starts_a_bare_pod() {
+    let s = Sim::start(20.0).await;
+    let out = s
+        .k(&[
+            "run",
+            "probe",
+            "--image=registry.local/shop/probe:1",
+            "-n",
+            "shop-develop",
+        ])
+        .await;
+    assert!(out.ok().contains("created"), "{}", out.stdout);
+    let out = s
+        .k(&[
+            "wait",
+            "--for=condition=Ready",
+            "pod/probe",
+            "-n",
+            "shop-develop",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(out.ok().contains("condition met"), "{}", out.stdout);
+    s.demo.shutdown().await;
+}

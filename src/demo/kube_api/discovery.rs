@@ -73,6 +73,7 @@ fn resources(group_version: &str) -> Option<Vec<Value>> {
             sub("namespaces/status", "Namespace", &status),
             res("pods", "pod", "Pod", true, &["po"], true),
             sub("pods/log", "Pod", &["get"]),
+            sub("pods/proxy", "NodeProxyOptions", &["get"]),
             sub("pods/status", "Pod", &status),
             res("services", "service", "Service", true, &["svc"], true),
             sub("services/status", "Service", &status),
@@ -103,8 +104,11 @@ fn resources(group_version: &str) -> Option<Vec<Value>> {
             res("ingresses", "ingress", "Ingress", true, &["ing"], false),
             sub("ingresses/status", "Ingress", &status),
         ],
-        // Events are served by core v1 only; the group exists so discovery looks like a cluster.
-        "events.k8s.io/v1" => vec![],
+        // A read-only view of the core Events.
+        "events.k8s.io/v1" => vec![json!({
+            "name": "events", "singularName": "event", "namespaced": true, "kind": "Event",
+            "verbs": ["get", "list", "watch"], "shortNames": ["ev"],
+        })],
         "authorization.k8s.io/v1" => vec![json!({
             "name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview",
             "namespaced": false, "kind": "SelfSubjectAccessReview", "verbs": ["create"],
@@ -151,12 +155,68 @@ pub fn serve(ctx: &Ctx, segs: &[&str], _headers: &HeaderMap) -> Option<Response>
         }
         ["api", "v1"] => ok(resource_list("v1")),
         ["apis", g, "v1"] if GROUPS.contains(g) => ok(resource_list(&format!("{g}/v1"))),
+        ["openapi", "v3"] => ok(openapi_root()),
+        ["openapi", "v3", "api", "v1"] => ok(openapi_gv("", "v1")),
+        ["openapi", "v3", "apis", g, "v1"] if GROUPS.contains(g) => ok(openapi_gv(g, "v1")),
         ["healthz" | "livez" | "readyz"] => Some(axum::response::IntoResponse::into_response((
             StatusCode::OK,
             "ok",
         ))),
         _ => None,
     }
+}
+
+/// `/openapi/v3`: where each group version's document is. kubectl reads these only to learn that
+/// the server validates fields itself (`fieldValidation` on PATCH), so it sends
+/// `fieldValidation=Strict` instead of validating against schemas it would need to download.
+fn openapi_root() -> Value {
+    let mut paths = serde_json::Map::new();
+    paths.insert(
+        "api/v1".into(),
+        json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=sim"}),
+    );
+    for g in GROUPS {
+        paths.insert(
+            format!("apis/{g}/v1"),
+            json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/v1?hash=sim")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// A group version's OpenAPI v3 document: one PATCH operation per kind, with its GVK and the
+/// `fieldValidation` parameter; no schemas.
+fn openapi_gv(group: &str, version: &str) -> Value {
+    let mut paths = serde_json::Map::new();
+    for k in crate::demo::store::Kind::ALL
+        .into_iter()
+        .filter(|k| k.group() == group)
+    {
+        let prefix = if group.is_empty() {
+            "/api/v1".to_string()
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let path = if k.namespaced() {
+            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", k.plural())
+        } else {
+            format!("{prefix}/{}/{{name}}", k.plural())
+        };
+        let param = |n: &str| json!({"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+        paths.insert(path, json!({"patch": {
+            "operationId": format!("patch{}", k.kind()),
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": k.kind()},
+            "parameters": [param("dryRun"), param("fieldManager"), param("fieldValidation"), param("force")],
+            "responses": {"200": {"description": "OK"}},
+        }}));
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.32.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    })
 }
 
 fn resource_list(gv: &str) -> Value {
@@ -180,7 +240,7 @@ pub async fn access_review(ctx: &Ctx, req: Req) -> Response {
     };
     // kubectl's typed client sends this one as protobuf; kube-rs and curl send JSON.
     let decoded = if body.starts_with(b"k8s\0") {
-        protobuf_review(&body)
+        super::protobuf::decode_access_review(&body)
     } else {
         serde_json::from_slice(&body).ok()
     };
@@ -210,75 +270,4 @@ pub async fn access_review(ctx: &Ctx, req: Req) -> Response {
         json!({"allowed": true, "reason": "the simulated estate allows everything"})
     };
     json_response(StatusCode::CREATED, &review)
-}
-
-/// Length-delimited and varint fields of one protobuf message: (field number, bytes) for the
-/// length-delimited ones; None on malformed input.
-fn proto_fields(mut b: &[u8]) -> Option<Vec<(u64, &[u8])>> {
-    fn varint(b: &mut &[u8]) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&x, rest) = b.split_first()?;
-            *b = rest;
-            v |= u64::from(x & 0x7f) << shift;
-            if x & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        let tag = varint(&mut b)?;
-        match tag & 7 {
-            0 => {
-                varint(&mut b)?;
-            }
-            2 => {
-                let len = usize::try_from(varint(&mut b)?).ok()?;
-                if len > b.len() {
-                    return None;
-                }
-                let (field, rest) = b.split_at(len);
-                out.push((tag >> 3, field));
-                b = rest;
-            }
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
-fn proto_field(b: &[u8], n: u64) -> Option<&[u8]> {
-    proto_fields(b)?
-        .into_iter()
-        .find(|(f, _)| *f == n)
-        .map(|(_, v)| v)
-}
-
-/// Decodes the resourceAttributes of a protobuf SelfSubjectAccessReview (`k8s\0` envelope).
-fn protobuf_review(body: &[u8]) -> Option<Value> {
-    let unknown = body.strip_prefix(b"k8s\0")?;
-    let raw = proto_field(unknown, 2)?;
-    let spec = proto_field(raw, 2)?;
-    let attrs = proto_field(spec, 1).unwrap_or_default();
-    let names = [
-        "namespace",
-        "verb",
-        "group",
-        "version",
-        "resource",
-        "subresource",
-        "name",
-    ];
-    let mut ra = serde_json::Map::new();
-    for (n, v) in proto_fields(attrs)? {
-        if let Some(key) = usize::try_from(n)
-            .ok()
-            .and_then(|n| names.get(n.wrapping_sub(1)))
-        {
-            ra.insert((*key).into(), json!(String::from_utf8_lossy(v)));
-        }
-    }
-    Some(json!({"spec": {"resourceAttributes": ra}}))
 }

@@ -2,14 +2,12 @@
 //! selectors, pagination and Tables); writes live in `writes.rs`.
 use super::select::{Filter, Query, decode_continue, encode_continue};
 use super::watch::{self, WatchReq};
-use super::{Counted, Ctx, error_response, json_response, logs, table, writes};
-use crate::demo::store::{ApiError, Kind};
+use super::{Counted, Ctx, error_response, events_v1, json_response, logs, proxy, table, writes};
+use crate::demo::store::{ApiError, Kind, RawObject};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use serde::Serialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// A request with its path already taken apart.
 pub struct Req {
@@ -26,6 +24,8 @@ pub struct Target {
     pub ns: Option<String>,
     pub name: Option<String>,
     pub sub: Option<String>,
+    /// events.k8s.io/v1: a read-only view of the core Events.
+    pub events_v1: bool,
 }
 
 fn not_found_path() -> ApiError {
@@ -37,12 +37,17 @@ fn not_found_path() -> ApiError {
 }
 
 fn resolve(group: &str, rest: &[&str]) -> Result<Target, ApiError> {
-    let kind = |plural: &str| Kind::from_group_plural(group, plural).ok_or_else(not_found_path);
+    let events_v1 = group == "events.k8s.io";
+    let kind = |plural: &str| match (events_v1, plural) {
+        (true, "events") => Ok(Kind::Event),
+        _ => Kind::from_group_plural(group, plural).ok_or_else(not_found_path),
+    };
     let t = |kind: Kind, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| Target {
         kind,
         ns: ns.map(str::to_string),
         name: name.map(str::to_string),
         sub: sub.map(str::to_string),
+        events_v1,
     };
     let target = match rest {
         [plural] => t(kind(plural)?, None, None, None),
@@ -76,11 +81,23 @@ fn resolve(group: &str, rest: &[&str]) -> Result<Target, ApiError> {
 }
 
 pub async fn route(ctx: &Ctx, group: &str, rest: &[&str], req: Req) -> Response {
+    if let ("", ["namespaces", ns, "pods", target, "proxy", tail @ ..]) = (group, rest) {
+        if req.method != Method::GET {
+            return error_response(&ApiError::method_not_allowed("only GET is proxied to pods"));
+        }
+        ctx.count(Counted::Get);
+        return proxy::serve(ctx, ns, target, &format!("/{}", tail.join("/")));
+    }
     let t = match resolve(group, rest) {
         Ok(t) => t,
         Err(e) => return error_response(&e),
     };
     let m = req.method.clone();
+    if t.events_v1 && (m != Method::GET || t.sub.is_some()) {
+        return error_response(&ApiError::method_not_allowed(
+            "events.k8s.io/v1 is served read-only here; write core/v1 Events",
+        ));
+    }
     let result = match (&t.name, t.sub.as_deref(), m) {
         (None, _, Method::GET) if req.query.flag("watch") => {
             ctx.count(Counted::Watch);
@@ -124,12 +141,19 @@ pub async fn route(ctx: &Ctx, group: &str, rest: &[&str], req: Req) -> Response 
 
 fn get(ctx: &Ctx, t: &Target, req: &Req) -> Result<Response, ApiError> {
     let name = t.name.as_deref().unwrap_or("");
-    let obj = ctx
+    let raw = ctx
         .shared
         .store
-        .get_arc(t.kind, t.ns.as_deref().unwrap_or(""), name)
+        .get_raw(t.kind, t.ns.as_deref().unwrap_or(""), name)
         .ok_or_else(|| ApiError::not_found(&t.kind.resource(), name))?;
-    if table::wants_table(&req.headers) {
+    if t.events_v1 || table::wants_table(&req.headers) {
+        let mut obj: Value = serde_json::from_slice(&raw).unwrap_or_default();
+        if t.events_v1 {
+            obj = events_v1::convert(&obj);
+        }
+        if !table::wants_table(&req.headers) {
+            return Ok(json_response(StatusCode::OK, &obj));
+        }
         let now = ctx.shared.store.now();
         let row = table::row(t.kind, &obj, now, req.query.get("includeObject"));
         let rv = obj.pointer("/metadata/resourceVersion").cloned();
@@ -138,7 +162,7 @@ fn get(ctx: &Ctx, t: &Target, req: &Req) -> Result<Response, ApiError> {
             &table::table(t.kind, vec![row], json!({"resourceVersion": rv})),
         ));
     }
-    Ok(json_response(StatusCode::OK, &obj))
+    Ok(raw_json(raw))
 }
 
 fn start_watch(ctx: &Ctx, t: Target, req: &Req) -> Response {
@@ -153,53 +177,35 @@ fn start_watch(ctx: &Ctx, t: Target, req: &Req) -> Response {
         ns: t.ns,
         filter,
         table,
+        events_v1: t.events_v1,
     };
     watch::serve(ctx, w, &req.query)
 }
 
-#[derive(Serialize)]
-struct ListOut<'a> {
-    kind: String,
-    #[serde(rename = "apiVersion")]
-    api_version: &'static str,
-    metadata: Value,
-    items: Vec<&'a Value>,
-}
-
-fn key_of(o: &Value) -> (&str, &str) {
-    let s = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or("");
-    (s("/metadata/namespace"), s("/metadata/name"))
-}
-
-/// One page of a list: the matching items after the continue key, up to `limit`.
+/// One page of a list: the matching items after the continue key, up to `limit`; the continue
+/// token when more match, and how many more.
 pub fn page(
-    items: &[Arc<Value>],
+    items: &[RawObject],
     filter: &Filter,
     after: Option<(String, String)>,
     limit: Option<u64>,
-) -> (Vec<Arc<Value>>, Option<String>, usize) {
+) -> (Vec<RawObject>, Option<String>, usize) {
     let start = match &after {
-        Some((ns, name)) => items.partition_point(|o| key_of(o) <= (ns.as_str(), name.as_str())),
+        Some((ns, name)) => items
+            .partition_point(|o| (&*o.namespace, o.name.as_str()) <= (ns.as_str(), name.as_str())),
         None => 0,
     };
     let limit = limit
         .filter(|l| *l > 0)
         .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-    let mut out = Vec::new();
-    let mut matching = items[start..].iter().filter(|o| filter.matches(o));
-    for o in matching.by_ref() {
-        out.push(o.clone());
-        if out.len() == limit {
-            break;
-        }
-    }
+    let all = filter.is_empty();
+    let mut matching = items[start..]
+        .iter()
+        .filter(|o| all || filter.matches(&o.parse()));
+    let out: Vec<RawObject> = matching.by_ref().take(limit).cloned().collect();
     let remaining = matching.count();
     let token = (remaining > 0)
-        .then(|| {
-            out.last()
-                .map(|o| key_of(o))
-                .map(|(ns, n)| encode_continue(ns, n))
-        })
+        .then(|| out.last().map(|o| encode_continue(&o.namespace, &o.name)))
         .flatten();
     (out, token, remaining)
 }
@@ -213,7 +219,13 @@ fn list(ctx: &Ctx, t: &Target, req: &Req) -> Result<Response, ApiError> {
         .map(decode_continue)
         .transpose()?;
     let limit = q.u64("limit")?;
-    let (items, rv) = ctx.shared.store.list_arc(t.kind, t.ns.as_deref());
+    let (mut items, rv) = ctx.shared.store.list_raw(t.kind, t.ns.as_deref());
+    if t.events_v1 {
+        for o in &mut items {
+            let v = events_v1::convert(&o.parse());
+            o.json = serde_json::to_vec(&v).unwrap_or_default().into();
+        }
+    }
     let (items, token, remaining) = page(&items, &filter, after, limit);
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if let Some(tok) = token {
@@ -225,23 +237,44 @@ fn list(ctx: &Ctx, t: &Target, req: &Req) -> Result<Response, ApiError> {
         let include = q.get("includeObject");
         let rows = items
             .iter()
-            .map(|o| table::row(t.kind, o, now, include))
+            .map(|o| table::row(t.kind, &o.parse(), now, include))
             .collect();
         return Ok(json_response(
             StatusCode::OK,
             &table::table(t.kind, rows, metadata),
         ));
     }
-    let out = ListOut {
-        kind: format!("{}List", t.kind.kind()),
-        api_version: t.kind.api_version(),
-        metadata,
-        items: items.iter().map(|o| o.as_ref()).collect(),
+    // The stored bytes go out as they are.
+    let api_version = if t.events_v1 {
+        "events.k8s.io/v1"
+    } else {
+        t.kind.api_version()
     };
-    let body = serde_json::to_vec(&out).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(axum::response::IntoResponse::into_response((
+    let head = json!({
+        "kind": format!("{}List", t.kind.kind()),
+        "apiVersion": api_version,
+        "metadata": metadata,
+    });
+    let mut body = serde_json::to_vec(&head).map_err(|e| ApiError::internal(e.to_string()))?;
+    body.pop(); // the closing brace
+    let size: usize = items.iter().map(|o| o.json.len() + 1).sum();
+    body.reserve(size + 16);
+    body.extend_from_slice(b",\"items\":[");
+    for (i, o) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&o.json);
+    }
+    body.extend_from_slice(b"]}");
+    Ok(raw_json(body))
+}
+
+/// A 200 response with a JSON body already encoded.
+pub fn raw_json(body: impl Into<Body>) -> Response {
+    axum::response::IntoResponse::into_response((
         StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )))
+        body.into(),
+    ))
 }

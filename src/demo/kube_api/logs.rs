@@ -219,7 +219,7 @@ fn serve_inner(ctx: &Ctx, ns: &str, name: &str, q: &Query) -> Result<Response, A
             tokio::select! {
                 _ = ctx.shutdown.cancelled() => return,
                 _ = tick.tick() => {
-                    if ctx.shared.store.get_arc(Kind::Pod, &ns, &name).is_none() {
+                    if !ctx.shared.store.contains(Kind::Pod, &ns, &name) {
                         return;
                     }
                 }

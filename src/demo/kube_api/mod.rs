@@ -8,14 +8,18 @@
 //! - Unknown fields (at the top level, in `metadata` and in a Deployment's `spec`) are dropped with a
 //!   `Warning` header, as the default `fieldValidation=Warn`; `fieldValidation=Strict` gets 400.
 //! - Continue tokens are not snapshots: a page lists the objects after the last key as they are now.
-//! - Watches with selectors send an event when the new object matches (no synthetic DELETED for an
-//!   object that stops matching).
+//! - Watches with selectors send DELETED when an object stops matching and ADDED when it starts,
+//!   as the apiserver does; after a resume from a resourceVersion the first change of each object
+//!   is passed as it happened (the server does not know what the client held).
 //! - Server-side apply merges like a strategic merge patch and never reports ownership conflicts.
 mod discovery;
+mod events_v1;
 mod fields;
 mod handlers;
 mod logs;
 mod patch;
+mod protobuf;
+mod proxy;
 mod select;
 mod table;
 mod watch;
@@ -38,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// How the server runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct KubeApiOptions {
     /// When set, every request needs `Authorization: Bearer <token>` (else 401).
     pub token: Option<String>,
@@ -50,6 +54,21 @@ pub struct KubeApiOptions {
     pub logs: LogBook,
     /// Interval between watch BOOKMARK events (when the client allows them).
     pub bookmark_interval: std::time::Duration,
+    /// The pods' traffic figures, served as each pod's `/metrics` through
+    /// `pods/{name}:{port}/proxy/metrics`; None answers 503 as a pod that serves nothing.
+    pub traffic: Option<Arc<dyn crate::demo::traffic::TrafficSource>>,
+}
+
+impl std::fmt::Debug for KubeApiOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeApiOptions")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("addr", &self.addr)
+            .field("denied", &self.denied)
+            .field("bookmark_interval", &self.bookmark_interval)
+            .field("traffic", &self.traffic.is_some())
+            .finish()
+    }
 }
 
 impl Default for KubeApiOptions {
@@ -60,6 +79,7 @@ impl Default for KubeApiOptions {
             denied: Vec::new(),
             logs: LogBook::default(),
             bookmark_interval: std::time::Duration::from_secs(15),
+            traffic: None,
         }
     }
 }
@@ -97,6 +117,16 @@ pub(crate) struct Shared {
     counters: Counters,
     /// The port actually bound, for discovery's serverAddressByClientCIDRs.
     addr: std::sync::Mutex<SocketAddr>,
+    /// Injected faults and latency (tests of clients' resilience).
+    faults: std::sync::Mutex<Faults>,
+}
+
+#[derive(Default)]
+struct Faults {
+    /// The next `count` resource requests fail with `code`.
+    count: u64,
+    code: u16,
+    latency: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -122,6 +152,7 @@ impl KubeApiServer {
             opts,
             counters: Counters::default(),
             addr: std::sync::Mutex::new(addr),
+            faults: std::sync::Mutex::default(),
         });
         let mut server = KubeApiServer {
             shared,
@@ -169,6 +200,22 @@ impl KubeApiServer {
 
     pub fn logs(&self) -> &LogBook {
         &self.shared.opts.logs
+    }
+
+    /// Makes the next `count` resource requests (not discovery) fail with `code` — 429 carries
+    /// `Retry-After: 1`, 500/503/504 read as the apiserver's own failures.
+    pub fn inject_failures(&self, count: u64, code: u16) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.count = count;
+            f.code = code;
+        }
+    }
+
+    /// Delays every resource request by `latency` (zero to stop).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        if let Ok(mut f) = self.shared.faults.lock() {
+            f.latency = latency;
+        }
     }
 
     pub fn request_count(&self) -> RequestCounts {
@@ -287,6 +334,20 @@ async fn dispatch(State(ctx): State<Ctx>, req: Request) -> Response {
     {
         return resp;
     }
+    let (fail, latency) = match ctx.shared.faults.lock() {
+        Ok(mut f) => {
+            let fail = (f.count > 0).then_some(f.code);
+            f.count = f.count.saturating_sub(1);
+            (fail, f.latency)
+        }
+        Err(_) => (None, std::time::Duration::ZERO),
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(code) = fail {
+        return injected(code);
+    }
     let req = handlers::Req {
         method,
         headers: parts.headers,
@@ -308,6 +369,35 @@ async fn dispatch(State(ctx): State<Ctx>, req: Request) -> Response {
             "the server could not find the requested resource",
         )),
     }
+}
+
+/// The Status of an injected failure.
+fn injected(code: u16) -> Response {
+    let (reason, message) = match code {
+        429 => (
+            "TooManyRequests",
+            "too many requests, please try again later",
+        ),
+        500 => (
+            "InternalError",
+            "an error on the server (\"injected\") has prevented the request from succeeding",
+        ),
+        503 => (
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        ),
+        504 => (
+            "Timeout",
+            "the server was unable to return a response in the time allotted",
+        ),
+        _ => ("InternalError", "injected failure"),
+    };
+    let mut r = error_response(&ApiError::new(code, reason, message));
+    if code == 429 {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
 }
 
 /// Reads a request body up to `MAX_BODY` (413 beyond).

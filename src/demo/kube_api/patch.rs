@@ -297,4 +297,16 @@ mod tests {
         );
         assert_eq!(doc, json!({"a": 1}));
     }
+
+    #[test]
+    fn deep_yaml_is_rejected_not_overflowing() {
+        for body in [
+            format!("a: {}{}", "[".repeat(200_000), "]".repeat(200_000)),
+            format!("{}x", "- ".repeat(100_000)),
+            format!("a: {}1{}", "{b: ".repeat(100_000), "}".repeat(100_000)),
+        ] {
+            let r = parse(PatchType::Apply, body.as_bytes());
+            assert!(r.is_err(), "deep YAML should be refused");
+        }
+    }
 }

@@ -173,6 +173,10 @@ impl Selector {
         Ok(Selector { reqs, fields })
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.reqs.is_empty()
+    }
+
     fn value<'a>(&self, obj: &'a Value, key: &str) -> Option<&'a str> {
         if self.fields {
             let ptr = format!("/{}", key.replace('.', "/"));
@@ -218,6 +222,11 @@ impl Filter {
 
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.matches(obj) && self.fields.matches(obj)
+    }
+
+    /// True when every object matches (no parsing needed).
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
     }
 }
 

@@ -347,25 +347,37 @@ fn cells(kind: Kind, o: &Value, now: jiff::Timestamp) -> Vec<Value> {
             vec![name, json!(phase), age]
         }
         Kind::Event => {
+            // Core fields, or their events.k8s.io/v1 names.
             let last = [
                 "/lastTimestamp",
+                "/deprecatedLastTimestamp",
                 "/eventTime",
                 "/metadata/creationTimestamp",
             ]
             .into_iter()
             .find(|p| !str_at(o, p).is_empty())
             .map_or_else(|| "<unknown>".to_string(), |p| age_of(o, p, now));
+            let regarding = if o.get("involvedObject").is_some() {
+                "/involvedObject"
+            } else {
+                "/regarding"
+            };
+            let message = if o.get("message").is_some() {
+                "/message"
+            } else {
+                "/note"
+            };
             let object = format!(
                 "{}/{}",
-                str_at(o, "/involvedObject/kind").to_lowercase(),
-                str_at(o, "/involvedObject/name")
+                str_at(o, &format!("{regarding}/kind")).to_lowercase(),
+                str_at(o, &format!("{regarding}/name"))
             );
             vec![
                 json!(last),
                 json!(str_at(o, "/type")),
                 json!(str_at(o, "/reason")),
                 json!(object),
-                json!(str_at(o, "/message")),
+                json!(str_at(o, message)),
             ]
         }
     }

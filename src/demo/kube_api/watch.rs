@@ -1,8 +1,8 @@
 //! Watches: a chunked stream of `{"type","object"}` lines from a resourceVersion (or from the
 //! current state), with bookmarks, `timeoutSeconds`, 410 Expired, and Table objects for kubectl.
 use super::select::{Filter, Query};
-use super::table;
 use super::{Ctx, error_response};
+use super::{events_v1, table};
 use crate::demo::store::{ApiError, EventType, Kind, StoreEvent};
 use axum::body::Body;
 use axum::http::{StatusCode, header};
@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use futures::SinkExt;
 use futures::channel::mpsc;
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use tokio::sync::broadcast::error::RecvError;
 
 /// What a watch request asked for.
@@ -19,6 +20,8 @@ pub struct WatchReq {
     pub filter: Filter,
     /// `Some(includeObject)` when the client wants Table objects.
     pub table: Option<Option<String>>,
+    /// Objects are core Events shown as events.k8s.io/v1.
+    pub events_v1: bool,
 }
 
 type Tx = mpsc::Sender<Result<bytes::Bytes, std::convert::Infallible>>;
@@ -29,18 +32,72 @@ struct Streamer {
     tx: Tx,
     /// Every event up to here was handled (sent or filtered out).
     last: u64,
+    /// With a selector: which objects the client holds, so an object that stops matching is
+    /// sent as DELETED and one that starts matching as ADDED, as the apiserver does.
+    sel: Option<Visibility>,
+}
+
+type Key = (String, String);
+
+#[derive(Default)]
+struct Visibility {
+    visible: HashSet<Key>,
+    /// False when the watch resumed from a resourceVersion: what the client holds is unknown
+    /// until an object's first event here.
+    complete: bool,
+    decided: HashSet<Key>,
+}
+
+impl Visibility {
+    /// The event type to send for a change, or None to send nothing.
+    fn classify(&mut self, key: Key, type_: EventType, matches: bool) -> Option<&'static str> {
+        let unknown = !self.complete && self.decided.insert(key.clone());
+        match (type_, matches) {
+            (EventType::Deleted, _) => {
+                let was = self.visible.remove(&key);
+                (matches || was || unknown).then_some("DELETED")
+            }
+            (_, true) => {
+                let new = self.visible.insert(key);
+                Some(match (self.complete || !unknown, new) {
+                    (true, true) => "ADDED",
+                    (true, false) => "MODIFIED",
+                    // First sight after a resume: the change as it happened.
+                    (false, _) => type_.as_str(),
+                })
+            }
+            (_, false) => {
+                let was = self.visible.remove(&key);
+                // Leaving the selection; or, unknown, it may have been held (a spare DELETED is harmless).
+                (was || (unknown && type_ == EventType::Modified)).then_some("DELETED")
+            }
+        }
+    }
+}
+
+fn key_of(obj: &Value) -> Key {
+    let s = |p: &str| {
+        obj.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    (s("/metadata/namespace"), s("/metadata/name"))
 }
 
 impl Streamer {
-    fn wanted(&self, ev: &StoreEvent) -> bool {
-        ev.kind == self.w.kind
-            && self.w.ns.as_deref().is_none_or(|ns| {
-                ev.object
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    == Some(ns)
-            })
-            && self.w.filter.matches(&ev.object)
+    /// The object as this watch shows it (converted for events.k8s.io).
+    fn view(&self, obj: &Value) -> Option<Value> {
+        self.w.events_v1.then(|| events_v1::convert(obj))
+    }
+
+    fn in_namespace(&self, ev: &StoreEvent) -> bool {
+        self.w.ns.as_deref().is_none_or(|ns| {
+            ev.object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                == Some(ns)
+        })
     }
 
     fn object(&self, obj: &Value) -> Value {
@@ -66,13 +123,33 @@ impl Streamer {
         self.tx.send(Ok(line.into())).await.is_ok()
     }
 
+    /// Sends one line around an object already encoded.
+    async fn send_raw(&mut self, type_: &str, json: &[u8]) -> bool {
+        let mut line = Vec::with_capacity(json.len() + 32);
+        line.extend_from_slice(format!("{{\"type\":\"{type_}\",\"object\":").as_bytes());
+        line.extend_from_slice(json);
+        line.extend_from_slice(b"}\n");
+        self.tx.send(Ok(line.into())).await.is_ok()
+    }
+
     async fn send_event(&mut self, ev: &StoreEvent) -> bool {
         self.last = self.last.max(ev.resource_version);
-        if !self.wanted(ev) {
+        if ev.kind != self.w.kind || !self.in_namespace(ev) {
             return true;
         }
-        let obj = self.object(&ev.object);
-        self.send(ev.type_.as_str(), obj).await
+        let view = self.view(&ev.object);
+        let shown = view.as_ref().unwrap_or(&ev.object);
+        let matches = self.w.filter.matches(shown);
+        let type_ = match &mut self.sel {
+            Some(sel) => match sel.classify(key_of(&ev.object), ev.type_, matches) {
+                Some(t) => t,
+                None => return true,
+            },
+            None if matches => ev.type_.as_str(),
+            None => return true,
+        };
+        let obj = self.object(shown);
+        self.send(type_, obj).await
     }
 
     async fn bookmark(&mut self, annotations: Option<Value>) -> bool {
@@ -136,7 +213,11 @@ pub fn serve(ctx: &Ctx, w: WatchReq, q: &Query) -> Response {
         w,
         tx,
         last: 0,
+        sel: None,
     };
+    if !s.w.filter.is_empty() {
+        s.sel = Some(Visibility::default());
+    }
     tokio::spawn(async move {
         let store = s.ctx.shared.store.clone();
         match rv {
@@ -147,14 +228,29 @@ pub fn serve(ctx: &Ctx, w: WatchReq, q: &Query) -> Response {
                 }
             }
             _ => {
-                let (items, list_rv) = store.list_arc(s.w.kind, s.w.ns.as_deref());
+                if let Some(sel) = &mut s.sel {
+                    sel.complete = true;
+                }
+                let (items, list_rv) = store.list_raw(s.w.kind, s.w.ns.as_deref());
                 s.last = list_rv;
-                for obj in items {
-                    if s.w.filter.matches(&obj) {
-                        let o = s.object(&obj);
-                        if !s.send(EventType::Added.as_str(), o).await {
-                            return;
+                let plain = s.w.filter.is_empty() && s.w.table.is_none() && !s.w.events_v1;
+                for raw in items {
+                    let sent = if plain {
+                        s.send_raw(EventType::Added.as_str(), &raw.json).await
+                    } else {
+                        let parsed = raw.parse();
+                        let obj = s.view(&parsed).unwrap_or(parsed);
+                        if !s.w.filter.matches(&obj) {
+                            continue;
                         }
+                        if let Some(sel) = &mut s.sel {
+                            sel.visible.insert(key_of(&obj));
+                        }
+                        let o = s.object(&obj);
+                        s.send(EventType::Added.as_str(), o).await
+                    };
+                    if !sent {
+                        return;
                     }
                 }
                 if initial_events
@@ -208,4 +304,35 @@ pub fn serve(ctx: &Ctx, w: WatchReq, q: &Query) -> Response {
         Body::from_stream(body),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(n: &str) -> Key {
+        ("ns".into(), n.into())
+    }
+
+    #[test]
+    fn resumed_watches_pass_first_changes_through_and_then_track() {
+        let mut v = Visibility::default();
+        assert_eq!(
+            v.classify(k("a"), EventType::Modified, true),
+            Some("MODIFIED")
+        );
+        assert_eq!(
+            v.classify(k("a"), EventType::Modified, false),
+            Some("DELETED")
+        );
+        assert_eq!(v.classify(k("a"), EventType::Modified, false), None);
+        assert_eq!(v.classify(k("a"), EventType::Modified, true), Some("ADDED"));
+        // Unknown and not matching: it may have been held.
+        assert_eq!(
+            v.classify(k("b"), EventType::Modified, false),
+            Some("DELETED")
+        );
+        assert_eq!(v.classify(k("c"), EventType::Added, false), None);
+        assert_eq!(v.classify(k("c"), EventType::Deleted, false), None);
+    }
 }

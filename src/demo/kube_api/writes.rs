@@ -3,12 +3,28 @@
 //! leaves the store unchanged when it fails.
 use super::handlers::{Req, Target};
 use super::patch::{self, PatchType};
+use super::protobuf;
 use super::select::Filter;
 use super::{Counted, Ctx, fields, json_response, read_body};
 use crate::demo::store::{ApiError, Kind, WriteOptions};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
+
+/// A create/update body: JSON, or protobuf from kubectl's typed clients.
+fn parse_object(req_ct: Option<&str>, kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
+    if protobuf::is_protobuf(req_ct, body) {
+        return protobuf::decode(kind, body);
+    }
+    parse_json(body)
+}
+
+fn content_type(req: &Req) -> Option<String> {
+    req.headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     match serde_json::from_slice::<Value>(body) {
@@ -86,10 +102,7 @@ fn set_namespace(t: &Target, obj: &mut Value) -> Result<(), ApiError> {
 
 fn require_namespace(ctx: &Ctx, t: &Target) -> Result<(), ApiError> {
     match t.ns.as_deref() {
-        Some(ns)
-            if t.kind.namespaced()
-                && ctx.shared.store.get_arc(Kind::Namespace, "", ns).is_none() =>
-        {
+        Some(ns) if t.kind.namespaced() && !ctx.shared.store.contains(Kind::Namespace, "", ns) => {
             Err(ApiError::not_found("namespaces", ns))
         }
         _ => Ok(()),
@@ -105,7 +118,8 @@ pub async fn create(ctx: &Ctx, t: &Target, req: Req) -> Result<Response, ApiErro
     }
     let opts = options(&req, None);
     let validation = req.query.get("fieldValidation").map(str::to_string);
-    let mut obj = parse_json(&read_body(req.body).await?)?;
+    let ct = content_type(&req);
+    let mut obj = parse_object(ct.as_deref(), t.kind, &read_body(req.body).await?)?;
     let warnings = fields::enforce(t.kind, &mut obj, validation.as_deref())?;
     set_namespace(t, &mut obj)?;
     require_namespace(ctx, t)?;
@@ -158,7 +172,8 @@ pub async fn update(ctx: &Ctx, t: &Target, req: Req) -> Result<Response, ApiErro
     ctx.count(Counted::Write);
     let opts = options(&req, t.sub.as_deref());
     let validation = req.query.get("fieldValidation").map(str::to_string);
-    let mut obj = parse_json(&read_body(req.body).await?)?;
+    let ct = content_type(&req);
+    let mut obj = parse_object(ct.as_deref(), t.kind, &read_body(req.body).await?)?;
     let warnings = fields::enforce(t.kind, &mut obj, validation.as_deref())?;
     let (ns, name) = names(t);
     match obj.pointer("/metadata/name").and_then(Value::as_str) {
@@ -221,7 +236,7 @@ pub async fn patch(ctx: &Ctx, t: &Target, req: Req) -> Result<Response, ApiError
         opts.apply = true;
         if let patch::Parsed::Doc(doc) = &parsed {
             check_apply_body(t, doc)?;
-            let exists = ctx.shared.store.get_arc(t.kind, ns, name).is_some();
+            let exists = ctx.shared.store.contains(t.kind, ns, name);
             if !exists && t.sub.is_none() {
                 // Server-side apply creates what does not exist yet.
                 let mut obj = doc.clone();
@@ -412,8 +427,17 @@ pub async fn write_scale(ctx: &Ctx, t: &Target, req: Req) -> Result<Response, Ap
                     )],
                 ));
             }
-            cur["spec"]["replicas"] = replicas;
-            Ok(())
+            match cur.get_mut("spec").and_then(Value::as_object_mut) {
+                Some(spec) => {
+                    spec.insert("replicas".into(), replicas);
+                    Ok(())
+                }
+                None => Err(ApiError::invalid(
+                    "Scale.autoscaling",
+                    name,
+                    &[("spec".into(), "Required value".into())],
+                )),
+            }
         })?;
     Ok(json_response(StatusCode::OK, &scale_of(&updated)))
 }

@@ -38,7 +38,6 @@ pub const LOG_EVERY_MS: i64 = 2000;
 /// Messages from the `World` handle.
 #[derive(Debug)]
 pub enum Cmd {
-    Sync(Key),
     Shutdown,
 }
 
@@ -76,6 +75,9 @@ pub struct Controller {
     pub(super) seq: u64,
     pub dirty_d: BTreeSet<Key>,
     pub dirty_rs: BTreeSet<Key>,
+    /// Statuses changed in the current flush, written at its end.
+    pub(super) pending_status_d: BTreeSet<Key>,
+    pub(super) pending_status_rs: BTreeSet<Key>,
     pub rec: Recorder,
     pub traffic: Arc<TrafficTable>,
     pub bad_marker: String,
@@ -124,6 +126,8 @@ impl Controller {
             seq: 0,
             dirty_d: BTreeSet::new(),
             dirty_rs: BTreeSet::new(),
+            pending_status_d: BTreeSet::new(),
+            pending_status_rs: BTreeSet::new(),
             rec: Recorder::new(),
             traffic,
             bad_marker,
@@ -192,7 +196,6 @@ impl Controller {
                 c = clock_rx.changed() => if c.is_err() { break },
                 _ = sleep => {}
                 cmd = cmds.recv() => match cmd {
-                    Some(Cmd::Sync(k)) => { self.dirty_d.insert(k); }
                     None | Some(Cmd::Shutdown) => break,
                 },
             }
@@ -236,7 +239,7 @@ impl Controller {
     pub fn flush(&mut self) {
         for _ in 0..32 {
             if self.dirty_d.is_empty() && self.dirty_rs.is_empty() {
-                return;
+                break;
             }
             for k in std::mem::take(&mut self.dirty_d) {
                 self.sync_deployment(&k);
@@ -245,9 +248,11 @@ impl Controller {
                 self.sync_rs(&k);
             }
         }
+        self.write_pending_statuses();
     }
 
     /// Steps sim time forward, running timers in order (unit tests drive the controller this way).
+    #[cfg(test)]
     pub fn advance_and_run(&mut self, ms: i64) {
         let end = self.now_ms() + ms;
         loop {
@@ -296,6 +301,26 @@ impl Controller {
             {
                 let owner = self.drop_rs(&k);
                 self.dirty_d.insert(owner);
+            }
+            (Kind::ReplicaSet, EventType::Modified)
+                if self.rss.get(&k).is_some_and(|r| r.uid == uid) =>
+            {
+                // Someone scaled a ReplicaSet by hand: its pods follow, then its Deployment
+                // puts it back where the rollout wants it (as on a cluster).
+                let n = obj.pointer("/spec/replicas").and_then(Value::as_i64);
+                let generation = md.and_then(|m| m.get("generation")).and_then(Value::as_i64);
+                if let (Some(n), Some(rs)) = (n, self.rss.get_mut(&k))
+                    && n as i32 != rs.replicas
+                {
+                    rs.replicas = n as i32;
+                    rs.generation = generation.unwrap_or(rs.generation);
+                    let owner = rs.owner.clone();
+                    self.dirty_rs.insert(k);
+                    self.dirty_d.insert(owner);
+                }
+            }
+            (Kind::Pod, EventType::Added) if !self.pods.contains_key(&k) => {
+                self.adopt_bare_pod(obj);
             }
             (Kind::Pod, EventType::Deleted) if self.pods.get(&k).is_some_and(|p| p.uid == uid) => {
                 let rs = self.drop_pod(&k);
@@ -401,11 +426,7 @@ impl Controller {
         let missing_rs: Vec<Key> = self
             .rss
             .values()
-            .filter(|r| {
-                self.store
-                    .get_arc(Kind::ReplicaSet, &r.ns, &r.name)
-                    .is_none()
-            })
+            .filter(|r| !self.store.contains(Kind::ReplicaSet, &r.ns, &r.name))
             .map(|r| key(&r.ns, &r.name))
             .collect();
         for k in missing_rs {
@@ -415,7 +436,7 @@ impl Controller {
         let missing_pods: Vec<Key> = self
             .pods
             .values()
-            .filter(|p| self.store.get_arc(Kind::Pod, &p.ns, &p.name).is_none())
+            .filter(|p| !self.store.contains(Kind::Pod, &p.ns, &p.name))
             .map(Pod::key)
             .collect();
         for k in missing_pods {

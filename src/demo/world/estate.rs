@@ -3,8 +3,9 @@
 //! Default: apps `web` (3 replicas), `api` (2), `worker` (2) in `shop-develop`, `shop-green` and
 //! `shop-blue`, develop ahead of staging ahead of production, and `shop-green/api` rolling out to a
 //! new build when the world starts. `scale: Some(N)`: apps `app-0001`…`app-N` with
-//! `SCALE_REPLICAS` pods each in the same three namespaces and one revision each: 3N Deployments,
-//! 3N ReplicaSets, 3N × SCALE_REPLICAS pods, 3N Services and N Ingresses (production only).
+//! R pods each (`scale_replicas`, default `SCALE_REPLICAS` = 3) in the same three namespaces and one
+//! revision each: 3N Deployments, 3N ReplicaSets, 3N × R pods, 3N Services and N Ingresses
+//! (production only). `--scale 3000`: 9,000 Deployments and 27,000 pods.
 //!
 //! History is built by running the real controller in "instant" mode while the paused clock is
 //! stepped through the past, so ReplicaSets, revisions, pods and events look like a cluster's.
@@ -19,7 +20,7 @@ pub const NAMESPACES: [&str; 3] = [DEVELOP_NS, STAGING_NS, PRODUCTION_NS];
 /// The default apps and their replicas.
 pub const APPS: [(&str, i32); 3] = [("web", 3), ("api", 2), ("worker", 2)];
 pub const REGISTRY: &str = "registry.local/shop";
-/// Pods per app in `--scale` estates.
+/// Pods per app in `--scale` estates unless set otherwise.
 pub const SCALE_REPLICAS: i32 = 3;
 /// `progressDeadlineSeconds` of the seeded Deployments (sim seconds; shows within a minute at speed 1).
 pub const PROGRESS_DEADLINE_S: i64 = 60;
@@ -59,6 +60,31 @@ fn history(ns: &str, app: &str) -> Vec<(i64, &'static str)> {
         _ => vec![(2 * D + 5 * H, "1.0.1"), (3 * H, "1.1.0")],
     }
 }
+
+/// Every tag the seeded estate uses for `app`, in version order (for a registry simulation to serve);
+/// apps of a `--scale` estate use `SCALE_TAGS`.
+pub fn tags(app: &str) -> Vec<String> {
+    if !APPS.iter().any(|(a, _)| *a == app) {
+        return SCALE_TAGS.iter().map(|t| t.to_string()).collect();
+    }
+    let mut out: Vec<String> = NAMESPACES
+        .iter()
+        .flat_map(|ns| history(ns, app))
+        .map(|(_, t)| t.to_string())
+        .collect();
+    let version =
+        |t: &String| -> Vec<u64> { t.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
+    out.sort_by_key(version);
+    out.dedup();
+    if app == "api" && !out.iter().any(|t| t == "2.2.0") {
+        out.push("2.2.0".into());
+        out.sort_by_key(version);
+    }
+    out
+}
+
+/// Tags of the `--scale` apps: production, staging, develop.
+pub const SCALE_TAGS: [&str; 3] = ["1.0.0", "1.0.1", "1.1.0"];
 
 fn cause(ns: &str, tag: &str) -> String {
     match ns {
@@ -129,7 +155,7 @@ fn apply_revision(
     image: &str,
     cause: &str,
 ) {
-    let existing = c.store.get_arc(Kind::Deployment, ns, app).is_some();
+    let existing = c.deploys.contains_key(&super::model::key(ns, app));
     let written = if existing {
         c.store.modify(Kind::Deployment, ns, app, |v| {
             v["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
@@ -148,7 +174,7 @@ fn apply_revision(
 }
 
 /// Seeds the estate. The clock must be paused at (now − HISTORY_SPAN) or earlier; it ends near now.
-pub fn seed(c: &mut Controller, scale: Option<usize>) -> Seeded {
+pub(super) fn seed(c: &mut Controller, scale: Option<usize>, scale_replicas: i32) -> Seeded {
     c.instant = true;
     let start = c.now_ms();
     let now = jiff::Timestamp::now().as_millisecond();
@@ -175,7 +201,7 @@ pub fn seed(c: &mut Controller, scale: Option<usize>) -> Seeded {
                         let _ = c.store.create(Kind::Ingress, ingress_json(ns, &app));
                     }
                     let img = image(&app, tag);
-                    apply_revision(c, ns, &app, SCALE_REPLICAS, &img, &cause(ns, tag));
+                    apply_revision(c, ns, &app, scale_replicas, &img, &cause(ns, tag));
                 }
             }
             Seeded::default()
@@ -213,5 +239,22 @@ pub fn seed(c: &mut Controller, scale: Option<usize>) -> Seeded {
                 )),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_ordered_and_cover_every_environment() {
+        assert_eq!(
+            tags("web"),
+            vec![
+                "1.3.0", "1.3.1", "1.4.0", "1.4.1", "1.4.2", "1.5.0", "1.5.1"
+            ]
+        );
+        assert!(tags("api").contains(&"2.2.0".to_string()));
+        assert_eq!(tags("app-0007"), vec!["1.0.0", "1.0.1", "1.1.0"]);
     }
 }

@@ -69,7 +69,7 @@ impl Controller {
             let k = candidates[self.rng.random_range(0..candidates.len())].clone();
             if let Some(d) = self.deploys.get(&k) {
                 let image = d
-                    .template
+                    .template_norm
                     .pointer("/spec/containers/0/image")
                     .and_then(Value::as_str)
                     .unwrap_or("")

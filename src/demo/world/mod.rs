@@ -11,6 +11,7 @@ mod model;
 mod objects;
 mod pods;
 pub mod rollout;
+mod status;
 mod sync;
 pub mod traffic;
 
@@ -36,6 +37,8 @@ use tokio::task::JoinHandle;
 pub struct WorldOptions {
     /// None = the default estate (3 apps × 3 namespaces with history).
     pub scale: Option<usize>,
+    /// Pods per app of a `scale` estate.
+    pub scale_replicas: i32,
     pub seed: u64,
     pub speed: f64,
     pub paused: bool,
@@ -49,6 +52,7 @@ impl Default for WorldOptions {
     fn default() -> Self {
         WorldOptions {
             scale: None,
+            scale_replicas: estate::SCALE_REPLICAS,
             seed: 1,
             speed: 1.0,
             paused: false,
@@ -83,7 +87,12 @@ impl std::fmt::Debug for World {
 impl World {
     /// Seeds the estate into `store` (whose clock must read `clock`), then starts the controller.
     /// The clock is moved to the wall clock's now and runs unless `opts.paused`.
-    pub fn start(store: Store, clock: Arc<SimClock>, logs: LogBook, opts: &WorldOptions) -> World {
+    pub async fn start(
+        store: Store,
+        clock: Arc<SimClock>,
+        logs: LogBook,
+        opts: &WorldOptions,
+    ) -> World {
         let traffic = Arc::new(traffic::TrafficTable::default());
         let mut c = Controller::new(
             store.clone(),
@@ -93,7 +102,17 @@ impl World {
             opts.bad_marker.clone(),
             logs.clone(),
         );
-        let seeded = estate::seed(&mut c, opts.scale);
+        // Seeding a large estate takes seconds: keep it off the async workers.
+        let (scale, replicas) = (opts.scale, opts.scale_replicas.max(0));
+        let (mut c, seeded) = match tokio::task::spawn_blocking(move || {
+            let seeded = estate::seed(&mut c, scale, replicas);
+            (c, seeded)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
         let lag = jiff::Timestamp::now().duration_since(clock.now());
         if lag.is_positive() {
             clock.advance(lag);
@@ -246,5 +265,11 @@ impl TrafficSource for World {
 
     fn pods(&self) -> Vec<PodTraffic> {
         self.traffic()
+    }
+
+    fn pod(&self, namespace: &str, pod: &str) -> Option<PodTraffic> {
+        self.inner
+            .traffic
+            .get(&model::key(namespace, pod), self.inner.clock.now_ms())
     }
 }

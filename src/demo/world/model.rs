@@ -1,6 +1,6 @@
 //! The controller's own view of Deployments, ReplicaSets and Pods: the typed state it reconciles,
 //! kept in step with the store so a reconcile never scans or parses the whole cluster.
-use super::rollout::{Condition, IntOrPercent, normalize_template};
+use super::rollout::{Condition, IntOrPercent, normalize_template, normalized_fnv};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 
@@ -126,8 +126,9 @@ pub struct Deploy {
     pub deadline_s: Option<i64>,
     pub history_limit: usize,
     pub min_ready_s: i64,
-    pub template: Value,
+    /// The pod template normalized (`normalize_template`), and its FNV.
     pub template_norm: Value,
+    pub norm_hash: u32,
     pub selector: Map<String, Value>,
     pub annotations: Map<String, Value>,
     pub labels: Map<String, Value>,
@@ -145,7 +146,7 @@ impl Deploy {
     pub fn from_json(v: &Value) -> Option<Deploy> {
         let md = v.get("metadata")?;
         let spec = v.get("spec")?;
-        let template = spec.get("template").cloned().unwrap_or(Value::Null);
+        let template_norm = normalize_template(spec.get("template").unwrap_or(&Value::Null));
         let strategy = spec.get("strategy");
         let rolling = strategy.and_then(|s| s.get("rollingUpdate"));
         Some(Deploy {
@@ -175,8 +176,8 @@ impl Deploy {
                 .get("minReadySeconds")
                 .and_then(Value::as_i64)
                 .unwrap_or(0),
-            template_norm: normalize_template(&template),
-            template,
+            norm_hash: normalized_fnv(&template_norm),
+            template_norm,
             selector: spec
                 .pointer("/selector/matchLabels")
                 .and_then(Value::as_object)
@@ -217,14 +218,14 @@ pub struct Rs {
     pub name: String,
     pub uid: String,
     pub owner: Key,
-    pub owner_uid: String,
     pub generation: i64,
     pub replicas: i32,
     pub revision: i64,
     pub created_ms: i64,
     /// With the `pod-template-hash` label.
     pub template: Value,
-    pub template_norm: Value,
+    /// FNV of the normalized template (equal for equal templates).
+    pub norm_hash: u32,
     pub annotations: Map<String, Value>,
     pub min_ready_s: i64,
     pub pods: BTreeSet<Key>,
@@ -269,7 +270,10 @@ pub struct Pod {
     pub ns: String,
     pub name: String,
     pub uid: String,
+    /// Its ReplicaSet ("" for a bare pod).
     pub rs: Key,
+    /// The app its traffic and logs are counted under.
+    pub app: String,
     pub node: String,
     pub ip: String,
     pub created_ms: i64,

@@ -78,7 +78,7 @@ pub fn rs_status_json(rs: &Rs) -> Value {
     Value::Object(m)
 }
 
-pub fn pod_json(p: &Pod, rs: &Rs, now_ms: i64) -> Value {
+pub fn pod_json(p: &Pod, rs: &Rs) -> Value {
     let tmeta = rs
         .template
         .get("metadata")
@@ -110,7 +110,7 @@ pub fn pod_json(p: &Pod, rs: &Rs, now_ms: i64) -> Value {
         md["annotations"] = a.clone();
     }
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec,
-           "status": pod_status_json(p, now_ms)})
+           "status": pod_status_json(p)})
 }
 
 fn cond(type_: &str, ok: bool, since_ms: i64, reason: Option<&str>) -> Value {
@@ -122,8 +122,7 @@ fn cond(type_: &str, ok: bool, since_ms: i64, reason: Option<&str>) -> Value {
     c
 }
 
-pub fn pod_status_json(p: &Pod, now_ms: i64) -> Value {
-    let _ = now_ms;
+pub fn pod_status_json(p: &Pod) -> Value {
     let created = p.created_ms;
     let ready = p.stage == Stage::Ready;
     let ready_since = p.ready_since_ms.unwrap_or(created);
@@ -156,7 +155,7 @@ pub fn pod_status_json(p: &Pod, now_ms: i64) -> Value {
         .map(|c| {
             let cid = format!(
                 "containerd://{}",
-                fake_digest(&format!("{}{}{}", p.uid, c.name, c.restarts))
+                fake_digest(&format!("{}/{}/{}{}", p.ns, p.name, c.name, c.restarts))
             );
             let state = match (p.stage, c.started_ms) {
                 (Stage::Pending, _) | (_, None) => {

@@ -2,12 +2,11 @@
 //! back-off, terminated; each step writes the pod status, events and log lines.
 use super::controller::{Controller, NODES, Task, controller_opts, status_opts};
 use super::events::{Involved, Source};
-use super::model::{Deploy, Key, Pod, Stage, key};
+use super::model::{Container, Deploy, Key, Pod, Stage, key};
 use super::objects::{backoff_s, pod_json, pod_status_json};
 use crate::demo::store::Kind;
 use rand::Rng;
 use serde_json::{Value, json};
-use std::cmp::Reverse;
 
 impl Controller {
     pub(super) fn pod_event(
@@ -45,6 +44,7 @@ impl Controller {
     /// Creates one pod of a ReplicaSet, Pending on a node, with its first transition scheduled.
     pub fn create_pod(&mut self, rs_key: &Key) {
         let now = self.now_ms();
+        let ip = self.next_ip();
         let Some(rs) = self.rss.get(rs_key) else {
             return;
         };
@@ -62,45 +62,18 @@ impl Controller {
             }
         }
         let node = NODES[self.rng.random_range(0..NODES.len())].to_string();
-        self.ip_counter = self.ip_counter.wrapping_add(1);
-        let ip = format!(
-            "10.244.{}.{}",
-            (self.ip_counter >> 8) & 0xff,
-            self.ip_counter & 0xff
-        );
-        let containers = rs
-            .template
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| {
-                        let image = c
-                            .get("image")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string();
-                        super::model::Container {
-                            name: c
-                                .get("name")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string(),
-                            bad: self.is_bad(&image),
-                            image,
-                            restarts: 0,
-                            started_ms: None,
-                            last_crash: None,
-                        }
-                    })
-                    .collect()
-            })
+        let containers = self.containers_of(rs.template.pointer("/spec/containers"));
+        let app = self
+            .deploys
+            .get(&rs.owner)
+            .map(Deploy::app)
             .unwrap_or_default();
         let mut pod = Pod {
             ns: rs.ns.clone(),
             name: name.clone(),
             uid: String::new(),
             rs: rs_key.clone(),
+            app,
             node: node.clone(),
             ip,
             created_ms: now,
@@ -109,7 +82,16 @@ impl Controller {
             containers,
             next_due: None,
         };
-        let body = pod_json(&pod, rs, now);
+        let instant = self.instant;
+        if instant {
+            // Seeding: born Ready, one write instead of three.
+            pod.stage = Stage::Ready;
+            pod.ready_since_ms = Some(now);
+            for c in pod.containers.iter_mut() {
+                c.started_ms = Some(now);
+            }
+        }
+        let body = pod_json(&pod, rs);
         let (rs_ns, rs_name, rs_uid) = (rs.ns.clone(), rs.name.clone(), rs.uid.clone());
         let Ok(created) = self.store.create_with(Kind::Pod, body, &controller_opts()) else {
             return;
@@ -120,7 +102,6 @@ impl Controller {
             .unwrap_or("")
             .to_string();
         let pk = pod.key();
-        let instant = self.instant;
         if !instant {
             let due = now + self.draw(self.timings.pending_ms);
             pod.next_due = Some(due);
@@ -150,17 +131,38 @@ impl Controller {
         let msg = format!("Successfully assigned {rs_ns}/{name} to {node}");
         self.pod_event(&pk, false, "Scheduled", &msg, false);
         if instant {
-            // Straight to Ready: the same steps as the timers, at once.
-            if let Some(p) = self.pods.get_mut(&pk) {
-                p.next_due = Some(now);
+            let started: Vec<(String, String)> = self
+                .pods
+                .get(&pk)
+                .map(|p| {
+                    p.containers
+                        .iter()
+                        .map(|c| (c.name.clone(), c.image.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.traffic_start(&pk);
+            self.traffic.set_state(&pk, true, 0, now);
+            for (c, image) in started {
+                let pulled = format!("Container image \"{image}\" already present on machine");
+                self.pod_event(&pk, false, "Pulled", &pulled, true);
+                self.pod_event(
+                    &pk,
+                    false,
+                    "Created",
+                    &format!("Created container: {c}"),
+                    true,
+                );
+                self.pod_event(
+                    &pk,
+                    false,
+                    "Started",
+                    &format!("Started container {c}"),
+                    true,
+                );
+                self.log_line(&pk, &c, &format!("starting {c} ({image})"));
+                self.log_line(&pk, &c, "ready to serve requests");
             }
-            self.on_pod_timer(&pk, now);
-            if let Some(p) = self.pods.get_mut(&pk) {
-                p.next_due = Some(now);
-            }
-            self.on_pod_timer(&pk, now);
-            self.timers
-                .retain(|Reverse((_, _, t))| t != &Task::Pod(pk.clone()));
         }
     }
 
@@ -185,7 +187,7 @@ impl Controller {
         p.next_due = Some(due);
         let names: Vec<String> = p.containers.iter().map(|c| c.name.clone()).collect();
         let (ns, name) = (p.ns.clone(), p.name.clone());
-        let status = pod_status_json(p, now);
+        let status = pod_status_json(p);
         let ts = super::model::fmt_ms(now);
         let _ = self
             .store
@@ -210,11 +212,10 @@ impl Controller {
     }
 
     fn write_pod_status(&mut self, pk: &Key) {
-        let now = self.now_ms();
         let Some(p) = self.pods.get(pk) else {
             return;
         };
-        let status = pod_status_json(p, now);
+        let status = pod_status_json(p);
         let _ = self
             .store
             .modify_with(Kind::Pod, &p.ns, &p.name, &status_opts("kubelet"), |v| {
@@ -357,18 +358,102 @@ impl Controller {
         let Some(p) = self.pods.get(pk) else {
             return;
         };
-        let app = self
-            .rss
-            .get(&p.rs)
-            .and_then(|r| self.deploys.get(&r.owner))
-            .map(Deploy::app)
-            .unwrap_or_default();
         let image = p
             .containers
             .first()
             .map(|c| c.image.clone())
             .unwrap_or_default();
         self.traffic
-            .start(pk, &p.ns, &p.name, &app, &image, p.bad(), now);
+            .start(pk, &p.ns, &p.name, &p.app, &image, p.bad(), now);
+    }
+
+    fn next_ip(&mut self) -> String {
+        self.ip_counter = self.ip_counter.wrapping_add(1);
+        format!(
+            "10.244.{}.{}",
+            (self.ip_counter >> 8) & 0xff,
+            self.ip_counter & 0xff
+        )
+    }
+
+    fn containers_of(&self, spec_containers: Option<&Value>) -> Vec<Container> {
+        let s = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        spec_containers
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| Container {
+                        name: s(c, "name"),
+                        bad: self.is_bad(&s(c, "image")),
+                        image: s(c, "image"),
+                        restarts: 0,
+                        started_ms: None,
+                        last_crash: None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A pod someone created without a controller (`kubectl run`): the kubelet runs it like ours.
+    pub(super) fn adopt_bare_pod(&mut self, v: &Value) {
+        let md = v.get("metadata");
+        let s = |k: &str| {
+            md.and_then(|m| m.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let (ns, name, uid) = (s("namespace"), s("name"), s("uid"));
+        let owned = md
+            .and_then(|m| m.get("ownerReferences"))
+            .and_then(Value::as_array)
+            .is_some_and(|r| !r.is_empty());
+        let has_status = v.pointer("/status/phase").is_some();
+        if owned || has_status || ns.is_empty() || name.is_empty() {
+            return;
+        }
+        let now = self.now_ms();
+        let node = match v.pointer("/spec/nodeName").and_then(Value::as_str) {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => NODES[self.rng.random_range(0..NODES.len())].to_string(),
+        };
+        let app = v
+            .pointer("/metadata/labels/app")
+            .or_else(|| v.pointer("/metadata/labels/run"))
+            .and_then(Value::as_str)
+            .unwrap_or(&name)
+            .to_string();
+        let due = now + self.draw(self.timings.pending_ms);
+        let pod = Pod {
+            ns: ns.clone(),
+            name: name.clone(),
+            uid,
+            rs: String::new(),
+            app,
+            node: node.clone(),
+            ip: self.next_ip(),
+            created_ms: now,
+            stage: Stage::Pending,
+            ready_since_ms: None,
+            containers: self.containers_of(v.pointer("/spec/containers")),
+            next_due: Some(due),
+        };
+        let status = pod_status_json(&pod);
+        let pk = pod.key();
+        let written = self
+            .store
+            .modify_with(Kind::Pod, &ns, &name, &controller_opts(), |o| {
+                o["spec"]["nodeName"] = json!(node);
+                o["status"] = status;
+                Ok(())
+            });
+        if written.is_err() {
+            return;
+        }
+        self.pods.insert(pk.clone(), pod);
+        self.schedule(due, Task::Pod(pk.clone()));
+        let msg = format!("Successfully assigned {ns}/{name} to {node}");
+        self.pod_event(&pk, false, "Scheduled", &msg, false);
     }
 }

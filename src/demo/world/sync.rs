@@ -5,8 +5,8 @@ use super::events::{DEPLOYMENT_CONTROLLER, Involved, REPLICASET_CONTROLLER};
 use super::model::{DStatus, Deploy, Key, Rs, Stage, key};
 use super::objects::{rs_json, rs_status_json, template_with_hash};
 use super::rollout::{
-    Condition, OldRs, get_condition, new_rs_target, old_rs_targets, resolve_fenceposts,
-    set_condition, template_hash,
+    Condition, OldRs, encode_hash, get_condition, new_rs_target, normalize_template,
+    old_rs_targets, resolve_fenceposts, set_condition,
 };
 use crate::demo::store::Kind;
 use serde_json::{Map, Value, json};
@@ -25,12 +25,12 @@ const NOT_COPIED: [&str; 6] = [
     "deprecated.deployment.rollback.to",
 ];
 
-fn progressing(reason: &str, status: &str, msg: String, now_s: i64) -> Condition {
+pub(super) fn progressing(reason: &str, status: &str, msg: String, now_s: i64) -> Condition {
     Condition::new("Progressing", status, reason, msg, now_s)
 }
 
 /// Whether the counts say the rollout is done (`DeploymentComplete`).
-fn complete(d: &Deploy, s: &DStatus) -> bool {
+pub(super) fn complete(d: &Deploy, s: &DStatus) -> bool {
     s.updated == d.replicas
         && s.replicas == d.replicas
         && s.available == d.replicas
@@ -126,7 +126,7 @@ impl Controller {
     pub fn create_rs(&mut self, dk: &Key, replicas: i32, revision: i64, max: i32) -> Option<Key> {
         let now = self.now_ms();
         let d = self.deploys.get(dk)?;
-        let hash = template_hash(&d.template);
+        let hash = encode_hash(d.norm_hash);
         let name = format!("{}-{hash}", d.name);
         let mut annotations = Map::new();
         for (k, v) in &d.annotations {
@@ -142,13 +142,12 @@ impl Controller {
             name: name.clone(),
             uid: String::new(),
             owner: dk.clone(),
-            owner_uid: d.uid.clone(),
             generation: 1,
             replicas,
             revision,
             created_ms: now,
-            template: template_with_hash(&d.template, &hash),
-            template_norm: d.template_norm.clone(),
+            template: template_with_hash(&d.template_norm, &hash),
+            norm_hash: d.norm_hash,
             annotations,
             min_ready_s: d.min_ready_s,
             pods: Default::default(),
@@ -236,9 +235,9 @@ impl Controller {
         let mut new_key = rs_keys
             .iter()
             .find(|k| {
-                self.rss
-                    .get(*k)
-                    .is_some_and(|r| r.template_norm == d.template_norm)
+                self.rss.get(*k).is_some_and(|r| {
+                    r.norm_hash == d.norm_hash && normalize_template(&r.template) == d.template_norm
+                })
             })
             .cloned();
         let old_keys: Vec<Key> = rs_keys
@@ -412,104 +411,7 @@ impl Controller {
         let Some(d) = self.deploys.get(dk) else {
             return;
         };
-        let mut st = DStatus {
-            observed_generation: d.generation,
-            conditions: conds,
-            ..DStatus::default()
-        };
-        let mut total_spec = 0;
-        for k in d.rs.iter() {
-            let (a, r, av) = self.rs_counts(k);
-            st.replicas += a;
-            st.ready += r;
-            st.available += av;
-            total_spec += self.rss.get(k).map(|r| r.replicas).unwrap_or(0);
-        }
-        if let Some(nk) = &new_key {
-            st.updated = self.rs_counts(nk).0;
-        }
-        st.unavailable = (total_spec - st.available).max(0);
-        if st.available >= replicas - max_unavailable {
-            set_condition(
-                &mut st.conditions,
-                Condition::new(
-                    "Available",
-                    "True",
-                    "MinimumReplicasAvailable",
-                    "Deployment has minimum availability.".into(),
-                    now_s,
-                ),
-            );
-        } else {
-            set_condition(
-                &mut st.conditions,
-                Condition::new(
-                    "Available",
-                    "False",
-                    "MinimumReplicasUnavailable",
-                    "Deployment does not have minimum availability.".into(),
-                    now_s,
-                ),
-            );
-        }
-        let new_name = new_key
-            .as_ref()
-            .and_then(|k| self.rss.get(k))
-            .map(|r| r.name.clone());
-        let subject = match &new_name {
-            Some(n) => format!("ReplicaSet \"{n}\""),
-            None => format!("Deployment \"{}\"", d.name),
-        };
-        if !paused {
-            match deadline {
-                None => st.conditions.retain(|c| c.type_ != "Progressing"),
-                Some(secs) => {
-                    let cur = get_condition(&st.conditions, "Progressing").cloned();
-                    let is_complete = st.replicas == st.updated
-                        && cur
-                            .as_ref()
-                            .is_some_and(|c| c.reason == "NewReplicaSetAvailable");
-                    let old = &d.status;
-                    let progressed = st.updated > old.updated
-                        || (st.replicas - st.updated) < (old.replicas - old.updated)
-                        || st.ready > old.ready
-                        || st.available > old.available;
-                    if !is_complete {
-                        if complete(d, &st) {
-                            let msg = format!("{subject} has successfully progressed.");
-                            set_condition(
-                                &mut st.conditions,
-                                progressing("NewReplicaSetAvailable", "True", msg, now_s),
-                            );
-                        } else if progressed {
-                            let mut c = progressing(
-                                "ReplicaSetUpdated",
-                                "True",
-                                format!("{subject} is progressing."),
-                                now_s,
-                            );
-                            if let Some(cur) = &cur
-                                && cur.status == "True"
-                            {
-                                c.last_transition = cur.last_transition;
-                            }
-                            st.conditions.retain(|c| c.type_ != "Progressing");
-                            st.conditions.push(c);
-                        } else if let Some(cur) = &cur
-                            && cur.reason != "NewReplicaSetAvailable"
-                            && (cur.reason == "ProgressDeadlineExceeded"
-                                || cur.last_update + secs < now_s)
-                        {
-                            let msg = format!("{subject} has timed out progressing.");
-                            set_condition(
-                                &mut st.conditions,
-                                progressing("ProgressDeadlineExceeded", "False", msg, now_s),
-                            );
-                        }
-                    }
-                }
-            }
-        }
+        let st = self.compute_status(d, new_key.as_ref(), conds, max_unavailable, now_s);
         let done = complete(d, &st);
         let deadline_due = match (deadline, get_condition(&st.conditions, "Progressing")) {
             (Some(secs), Some(c))
@@ -522,20 +424,10 @@ impl Controller {
             }
             _ => None,
         };
-        let (ns, name) = (d.ns.clone(), d.name.clone());
         let history_limit = d.history_limit;
         if st != d.status {
-            let body = st.to_json();
-            let _ = self.store.modify_with(
-                Kind::Deployment,
-                &ns,
-                &name,
-                &status_opts("kube-controller-manager"),
-                |v| {
-                    v["status"] = body;
-                    Ok(())
-                },
-            );
+            // Written once at the end of the flush, whatever the passes in between.
+            self.pending_status_d.insert(dk.clone());
         }
         if let Some(d) = self.deploys.get_mut(dk) {
             d.status = st;
@@ -651,18 +543,37 @@ impl Controller {
         if rs.status != counts || rs.generation_observed_stale() {
             rs.status = counts;
             rs.observed = rs.generation;
-            let body = rs_status_json(rs);
-            let _ = self.store.modify_with(
-                Kind::ReplicaSet,
-                &ns,
-                &name,
-                &status_opts("kube-controller-manager"),
-                |v| {
-                    v["status"] = body;
-                    Ok(())
-                },
-            );
+            self.pending_status_rs.insert(rk.clone());
             self.dirty_d.insert(owner);
+        }
+    }
+}
+
+impl Controller {
+    /// Writes the statuses changed during a flush: ReplicaSets first, then Deployments.
+    pub(super) fn write_pending_statuses(&mut self) {
+        let opts = status_opts("kube-controller-manager");
+        for rk in std::mem::take(&mut self.pending_status_rs) {
+            if let Some(rs) = self.rss.get(&rk) {
+                let body = rs_status_json(rs);
+                let _ = self
+                    .store
+                    .modify_with(Kind::ReplicaSet, &rs.ns, &rs.name, &opts, |v| {
+                        v["status"] = body;
+                        Ok(())
+                    });
+            }
+        }
+        for dk in std::mem::take(&mut self.pending_status_d) {
+            if let Some(d) = self.deploys.get(&dk) {
+                let body = d.status.to_json();
+                let _ = self
+                    .store
+                    .modify_with(Kind::Deployment, &d.ns, &d.name, &opts, |v| {
+                        v["status"] = body;
+                        Ok(())
+                    });
+            }
         }
     }
 }

@@ -360,3 +360,126 @@ fn recreate_strategy_stops_old_pods_first() {
     assert!(!mixed, "old and new pods never coexist");
     assert_eq!(t.deploy("db")["status"]["updatedReplicas"], 2);
 }
+
+#[test]
+fn resync_after_missed_events_replaces_lost_pods() {
+    let mut t = setup();
+    t.c.store
+        .create(
+            Kind::Deployment,
+            deployment_json("ns", "web", 2, "r/web:1", "ok"),
+        )
+        .unwrap();
+    t.run(20, |_| {});
+    let victim = t.pods()[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.c.store.delete(Kind::Pod, "ns", &victim).unwrap();
+    // The controller never sees the DELETED event (as after a lagged stream).
+    while t.rx.try_recv().is_ok() {}
+    t.c.resync();
+    t.run(20, |_| {});
+    let names: Vec<String> = t
+        .pods()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(!names.contains(&victim));
+    assert_eq!(t.deploy("web")["status"]["availableReplicas"], 2);
+}
+
+#[test]
+fn events_repeat_by_count_and_are_capped_per_namespace() {
+    let t = setup();
+    let mut rec = super::events::Recorder::new();
+    let inv = super::events::Involved {
+        kind: "Pod",
+        api_version: "v1",
+        ns: "ns",
+        name: "p",
+        uid: "u",
+    };
+    for _ in 0..3 {
+        rec.record(
+            &t.c.store,
+            1000,
+            &inv,
+            super::events::SCHEDULER,
+            true,
+            "BackOff",
+            "same",
+        );
+    }
+    let evs = t.c.store.list(Kind::Event, Some("ns")).0;
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0]["count"], 3);
+    assert_eq!(evs[0]["type"], "Warning");
+    for i in 0..EVENTS_PER_NAMESPACE + 10 {
+        rec.record(
+            &t.c.store,
+            2000,
+            &inv,
+            super::events::SCHEDULER,
+            false,
+            "X",
+            &format!("m{i}"),
+        );
+    }
+    assert_eq!(
+        t.c.store.list(Kind::Event, Some("ns")).0.len(),
+        EVENTS_PER_NAMESPACE
+    );
+}
+
+#[test]
+fn a_replicaset_scaled_by_hand_is_put_back() {
+    let mut t = setup();
+    t.c.store
+        .create(
+            Kind::Deployment,
+            deployment_json("ns", "web", 3, "r/web:1", "ok"),
+        )
+        .unwrap();
+    t.run(20, |_| {});
+    let rs = t.rs_list()[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.c.store
+        .modify(Kind::ReplicaSet, "ns", &rs, |v| {
+            v["spec"]["replicas"] = json!(5)
+        })
+        .unwrap();
+    t.run(20, |_| {});
+    assert_eq!(t.rs_list()[0]["spec"]["replicas"], 3);
+    assert_eq!(t.pods().len(), 3);
+    let events = t.c.store.list(Kind::Event, Some("ns")).0;
+    let msg = format!("Scaled down replica set {rs} from 5 to 3");
+    assert!(events.iter().any(|e| e["message"] == msg.as_str()));
+}
+
+#[test]
+fn a_bare_pod_is_run_by_the_kubelet() {
+    let mut t = setup();
+    t.c.store
+        .create(
+            Kind::Pod,
+            json!({"metadata": {"name": "solo", "namespace": "ns", "labels": {"run": "solo"}},
+                   "spec": {"containers": [{"name": "solo", "image": "r/solo:1"}]}}),
+        )
+        .unwrap();
+    t.run(10, |_| {});
+    let p = t.c.store.get(Kind::Pod, "ns", "solo").unwrap();
+    assert_eq!(p["status"]["phase"], "Running", "{p}");
+    assert_eq!(p["status"]["containerStatuses"][0]["ready"], true);
+    assert!(p["spec"]["nodeName"].as_str().unwrap().starts_with("node-"));
+    let traffic = t.c.traffic.snapshot(t.c.now_ms());
+    assert_eq!(traffic.len(), 1);
+    assert_eq!(traffic[0].app, "solo");
+    t.c.store.delete(Kind::Pod, "ns", "solo").unwrap();
+    t.pump();
+    assert!(t.c.pods.is_empty());
+    assert!(t.c.traffic.is_empty());
+}

@@ -247,37 +247,15 @@ impl TrafficTable {
     /// Every pod's figures as of `now_ms`.
     pub fn snapshot(&self, now_ms: i64) -> Vec<PodTraffic> {
         self.with(|g| {
-            let mut out: Vec<PodTraffic> = g
-                .pods
-                .values()
-                .map(|e| {
-                    let a = e.at(now_ms);
-                    let mut buckets = a.buckets.clone();
-                    buckets.push(a.requests);
-                    let wave = (2.0 * PI * now_ms as f64 / 1000.0 / WAVE_PERIOD_S + e.phase).sin();
-                    let mut memory = 60e6 + e.base * 1.5e6 + 4e6 * wave;
-                    if e.bad {
-                        memory += 30e6;
-                    }
-                    PodTraffic {
-                        namespace: e.ns.clone(),
-                        pod: e.pod.clone(),
-                        app: e.app.clone(),
-                        image: e.image.clone(),
-                        requests_total: a.requests,
-                        errors_total: a.errors,
-                        latency_bucket_counts: buckets,
-                        latency_sum_seconds: a.latency_sum,
-                        cpu_seconds_total: a.cpu,
-                        memory_bytes: memory,
-                        restarts: e.restarts,
-                        ready: e.ready,
-                    }
-                })
-                .collect();
+            let mut out: Vec<PodTraffic> = g.pods.values().map(|e| figures(e, now_ms)).collect();
             out.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
             out
         })
+    }
+
+    /// One pod's figures as of `now_ms`.
+    pub fn get(&self, k: &Key, now_ms: i64) -> Option<PodTraffic> {
+        self.with(|g| g.pods.get(k).map(|e| figures(e, now_ms)))
     }
 
     /// (namespace, pod, app, image, bad, ready) of the pods that are running, for the log feed.
@@ -296,6 +274,31 @@ impl TrafficTable {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+fn figures(e: &Entry, now_ms: i64) -> PodTraffic {
+    let a = e.at(now_ms);
+    let mut buckets = a.buckets.clone();
+    buckets.push(a.requests);
+    let wave = (2.0 * PI * now_ms as f64 / 1000.0 / WAVE_PERIOD_S + e.phase).sin();
+    let mut memory = 60e6 + e.base * 1.5e6 + 4e6 * wave;
+    if e.bad {
+        memory += 30e6;
+    }
+    PodTraffic {
+        namespace: e.ns.clone(),
+        pod: e.pod.clone(),
+        app: e.app.clone(),
+        image: e.image.clone(),
+        requests_total: a.requests,
+        errors_total: a.errors,
+        latency_bucket_counts: buckets,
+        latency_sum_seconds: a.latency_sum,
+        cpu_seconds_total: a.cpu,
+        memory_bytes: memory,
+        restarts: e.restarts,
+        ready: e.ready,
     }
 }
 

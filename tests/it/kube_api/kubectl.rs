@@ -171,3 +171,143 @@ async fn logs_and_access_review() {
         .await;
     assert_eq!(out.ok().trim(), "yes");
 }
+
+#[tokio::test]
+async fn apply_create_label_delete_and_events() {
+    let api = estate().await;
+    let file = api.dir.path().join("new.json");
+    let mut d = deployment("shop", "cart", "registry.local/shop/cart:1.0", 2);
+    std::fs::write(&file, d.to_string()).unwrap();
+    let f = file.to_str().unwrap();
+    api.kubectl(&["create", "-f", f]).await.ok();
+    assert!(api.store.get(Kind::Deployment, "shop", "cart").is_some());
+    d["spec"]["replicas"] = serde_json::json!(4);
+    std::fs::write(&file, d.to_string()).unwrap();
+    api.kubectl(&["apply", "-f", f]).await.ok();
+    assert_eq!(
+        api.store.get(Kind::Deployment, "shop", "cart").unwrap()["spec"]["replicas"],
+        4
+    );
+    d["spec"]["replicas"] = serde_json::json!(1);
+    std::fs::write(&file, d.to_string()).unwrap();
+    api.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", f])
+        .await
+        .ok();
+    assert_eq!(
+        api.store.get(Kind::Deployment, "shop", "cart").unwrap()["spec"]["replicas"],
+        1
+    );
+    api.kubectl(&["label", "deploy/cart", "-n", "shop", "team=payments"])
+        .await
+        .ok();
+    api.kubectl(&["rollout", "restart", "deploy/cart", "-n", "shop"])
+        .await
+        .ok();
+    let c = api.store.get(Kind::Deployment, "shop", "cart").unwrap();
+    assert_eq!(c["metadata"]["labels"]["team"], "payments");
+    assert!(
+        c["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+    api.kubectl(&["delete", "deploy/cart", "-n", "shop"])
+        .await
+        .ok();
+    assert!(api.store.get(Kind::Deployment, "shop", "cart").is_none());
+    api.store
+        .create(
+            Kind::Event,
+            serde_json::json!({"metadata": {"name": "web.1", "namespace": "shop"},
+                "involvedObject": {"kind": "Deployment", "name": "web", "namespace": "shop"},
+                "reason": "ScalingReplicaSet", "message": "Scaled up replica set web-abc to 3",
+                "type": "Normal", "lastTimestamp": "2026-01-01T00:00:00Z", "count": 1}),
+        )
+        .unwrap();
+    let out = api.kubectl(&["get", "events", "-n", "shop"]).await;
+    assert!(out.ok().contains("ScalingReplicaSet"), "{}", out.stdout);
+    let out = api
+        .kubectl(&["get", "deploy", "-n", "shop", "-o", "wide"])
+        .await;
+    assert!(
+        out.ok().contains("registry.local/shop/web:1.0"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn access_review_honours_denials() {
+    let store = test_store();
+    seed_namespace(&store, "shop");
+    let opts = shipdeck::demo::kube_api::KubeApiOptions {
+        denied: vec![("delete".into(), "deployments".into())],
+        ..Default::default()
+    };
+    let api = start_api_with(store, opts).await;
+    let out = api
+        .kubectl(&["auth", "can-i", "delete", "deployments", "-n", "shop"])
+        .await;
+    assert_eq!(out.code, Some(1));
+    assert!(out.stdout.starts_with("no"), "{}", out.stdout);
+    let out = api
+        .kubectl(&["auth", "can-i", "get", "deployments", "-n", "shop"])
+        .await;
+    assert_eq!(out.ok().trim(), "yes");
+}
+
+/// kubectl's typed clients send protobuf bodies; the server decodes what they write.
+#[tokio::test]
+async fn imperative_creates_send_protobuf() {
+    let api = estate().await;
+    api.kubectl(&["create", "namespace", "extra"]).await.ok();
+    assert!(api.store.get(Kind::Namespace, "", "extra").is_some());
+    let args = [
+        "create",
+        "deployment",
+        "cart",
+        "--image=registry.local/shop/cart:1.0",
+        "--port=8080",
+        "--replicas=2",
+        "-n",
+        "extra",
+    ];
+    api.kubectl(&args).await.ok();
+    let d = api.store.get(Kind::Deployment, "extra", "cart").unwrap();
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["spec"]["selector"]["matchLabels"]["app"], "cart");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        (c["name"].as_str(), c["image"].as_str()),
+        (Some("cart"), Some("registry.local/shop/cart:1.0"))
+    );
+    assert_eq!(c["ports"][0]["containerPort"], 8080);
+    assert!(
+        d["metadata"].get("generateName").is_none(),
+        "empty proto strings are dropped: {d}"
+    );
+    api.kubectl(&[
+        "create",
+        "service",
+        "clusterip",
+        "cart",
+        "--tcp=80:8080",
+        "-n",
+        "extra",
+    ])
+    .await
+    .ok();
+    let s = api.store.get(Kind::Service, "extra", "cart").unwrap();
+    assert_eq!(
+        (
+            s["spec"]["ports"][0]["port"].as_i64(),
+            s["spec"]["ports"][0]["targetPort"].as_i64()
+        ),
+        (Some(80), Some(8080))
+    );
+    assert_eq!(s["spec"]["type"], "ClusterIP");
+    let rv = api.store.resource_version();
+    api.kubectl(&["create", "namespace", "dry", "--dry-run=server"])
+        .await
+        .ok();
+    assert!(api.store.get(Kind::Namespace, "", "dry").is_none());
+    assert_eq!(api.store.resource_version(), rv);
+}

@@ -381,3 +381,172 @@ async fn bearer_token_is_required_when_configured() {
     let err = api_err(bad.list(&ListParams::default()).await.unwrap_err());
     assert_eq!((err.code, err.reason.as_str()), (401, "Unauthorized"));
 }
+
+#[tokio::test]
+async fn events_are_served_in_both_groups() {
+    let (t, _) = one_deployment().await;
+    for (name, pod, reason) in [("a.1", "web-1", "BackOff"), ("b.1", "web-2", "Pulled")] {
+        t.store
+            .create(
+                Kind::Event,
+                json!({"metadata": {"name": name, "namespace": "shop"},
+                    "involvedObject": {"kind": "Pod", "name": pod, "namespace": "shop"},
+                    "reason": reason, "message": format!("{reason} on {pod}"), "type": "Normal",
+                    "source": {"component": "kubelet"}, "count": 2}),
+            )
+            .unwrap();
+    }
+    let client = t.client().await;
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "shop");
+    let lp = ListParams::default().fields("involvedObject.kind=Pod,involvedObject.name=web-1");
+    let list = core.list(&lp).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].reason.as_deref(), Some("BackOff"));
+    let v1: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, "shop");
+    let list = v1
+        .list(&ListParams::default().fields("regarding.name=web-2"))
+        .await
+        .unwrap();
+    assert_eq!(list.items.len(), 1);
+    let e = &list.items[0];
+    assert_eq!(
+        (
+            e.note.as_deref(),
+            e.reporting_controller.as_deref(),
+            e.deprecated_count
+        ),
+        (Some("Pulled on web-2"), Some("kubelet"), Some(2))
+    );
+    assert_eq!(
+        v1.get("a.1")
+            .await
+            .unwrap()
+            .regarding
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("web-1")
+    );
+    let err = api_err(
+        v1.delete("a.1", &DeleteParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 405);
+    // A watch shows the events.k8s.io form too.
+    let wp = kube::api::WatchParams::default().timeout(1);
+    let mut s = v1.watch(&wp, "0").await.unwrap().boxed();
+    match s.next().await {
+        Some(Ok(kube::core::WatchEvent::Added(e))) => assert!(e.note.is_some()),
+        other => panic!("expected an ADDED events.k8s.io Event, got {other:?}"),
+    }
+}
+
+struct FixedTraffic;
+
+impl shipdeck::demo::traffic::TrafficSource for FixedTraffic {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::UNIX_EPOCH
+    }
+
+    fn pods(&self) -> Vec<shipdeck::demo::traffic::PodTraffic> {
+        vec![shipdeck::demo::traffic::PodTraffic {
+            namespace: "shop".into(),
+            pod: "web-1".into(),
+            app: "web".into(),
+            image: "img:1".into(),
+            requests_total: 40.0,
+            errors_total: 4.0,
+            latency_bucket_counts: vec![40.0; shipdeck::demo::traffic::LATENCY_BUCKETS.len()],
+            latency_sum_seconds: 0.4,
+            cpu_seconds_total: 2.0,
+            memory_bytes: 5e7,
+            restarts: 1,
+            ready: true,
+        }]
+    }
+}
+
+#[tokio::test]
+async fn pod_proxy_serves_metrics_from_the_traffic_source() {
+    let store = test_store();
+    seed_namespace(&store, "shop");
+    seed_pod(&store, "shop", "web-1", "web", "img:1");
+    seed_pod(&store, "shop", "web-2", "web", "img:1");
+    let opts = KubeApiOptions {
+        traffic: Some(std::sync::Arc::new(FixedTraffic)),
+        ..Default::default()
+    };
+    let t = start_api_with(store, opts).await;
+    let client = t.client().await;
+    let get = |path: &str| {
+        http::Request::get(path)
+            .header("accept", "text/plain;version=0.0.4")
+            .body(Vec::new())
+            .unwrap()
+    };
+    let text = client
+        .request_text(get("/api/v1/namespaces/shop/pods/web-1:8080/proxy/metrics"))
+        .await
+        .unwrap();
+    assert!(
+        text.contains("http_requests_total{code=\"500\"} 4\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE http_request_duration_seconds histogram"),
+        "{text}"
+    );
+    // A pod without traffic figures serves nothing; an unknown pod is not found.
+    // (kube-rs retries 503s with backoff, so this one goes through plain HTTP.)
+    let url = format!(
+        "{}/api/v1/namespaces/shop/pods/web-2:8080/proxy/metrics",
+        t.url()
+    );
+    let resp = reqwest::get(url).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let status: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(status["reason"], "ServiceUnavailable");
+    let err = api_err(
+        client
+            .request_text(get("/api/v1/namespaces/shop/pods/nope:8080/proxy/metrics"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 404);
+}
+
+#[tokio::test]
+async fn watcher_with_streaming_lists() {
+    let (t, api) = one_deployment().await;
+    seed_deployment(&t.store, "shop", "api", "img:1", 1);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stream = watcher(api, watcher::Config::default().streaming_lists()).default_backoff();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(ev) = stream.next().await {
+            if tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    assert!(matches!(next(&mut rx).await, Ok(watcher::Event::Init)));
+    let mut names = Vec::new();
+    loop {
+        match next(&mut rx).await {
+            Ok(watcher::Event::InitApply(d)) => names.push(d.metadata.name.unwrap()),
+            Ok(watcher::Event::InitDone) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    names.sort();
+    assert_eq!(names, ["api", "web"]);
+    t.store.delete(Kind::Deployment, "shop", "web").unwrap();
+    assert!(matches!(next(&mut rx).await, Ok(watcher::Event::Delete(_))));
+    assert_eq!(
+        t.server.request_count().lists,
+        0,
+        "a streaming list needs no LIST"
+    );
+    task.abort();
+}
