@@ -6,6 +6,7 @@ use crate::backend::kube::KubeBackend;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keymap::{Keymap, Resolved};
+use crate::model::board::build_board;
 use crate::msg::{Command, InputEdit, Msg};
 use crate::terminal::{self, TerminalGuard};
 use color_eyre::eyre::WrapErr;
@@ -155,6 +156,7 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         width: size.width,
         height: size.height,
     });
+    let ui_tx = tx.clone();
     let backend = KubeBackend::spawn(&config, tx, cancel.child_token());
     let mut events = EventStream::new();
     let mut sched = Scheduler::new();
@@ -270,6 +272,17 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
                     container,
                 } => backend.stream_logs(request, &env, &namespace, &pod, container),
                 Command::StopLogs => backend.stop_logs(),
+                Command::BuildBoard {
+                    generation,
+                    config,
+                    deployments,
+                } => {
+                    let tx = ui_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let board = Box::new(build_board(&config, &deployments));
+                        let _ = tx.blocking_send(Msg::BoardBuilt { generation, board });
+                    });
+                }
             }
         }
         if quit {
