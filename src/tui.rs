@@ -123,6 +123,8 @@ struct Stats {
     draws: u64,
     bytes_written: u64,
     key_latencies_us: Vec<u64>,
+    /// From `run_console` entry to the first frame flushed.
+    first_frame_us: u64,
 }
 
 /// How the loop ended.
@@ -134,6 +136,7 @@ enum Exit {
 /// Runs the console until the user quits. The terminal is restored on every way out; on SIGHUP or
 /// when the terminal goes away the process exits at once.
 pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Result<()> {
+    let started = Instant::now();
     // Bad bindings are a configuration error: reported before the terminal is touched.
     let keymap = Keymap::from_config(&config.keys)?;
     let stats_path = opts
@@ -156,11 +159,20 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         width: size.width,
         height: size.height,
     });
+    let mut sched = Scheduler::new();
+    let mut stats = Stats::default();
+    // The first frame (chrome and "loading") goes out before any backend work starts.
+    match guard.draw(|f| crate::ui::render(&app, f)) {
+        Ok(_) => stats.draws += 1,
+        Err(e) if terminal::is_terminal_gone(&e) => std::process::exit(1),
+        Err(e) => return Err(e).wrap_err("drawing"),
+    }
+    stats.first_frame_us = started.elapsed().as_micros() as u64;
+    app.dirty = false;
+    sched.drew(Instant::now());
     let ui_tx = tx.clone();
     let backend = KubeBackend::spawn(&config, tx, cancel.child_token());
     let mut events = EventStream::new();
-    let mut sched = Scheduler::new();
-    let mut stats = Stats::default();
     let mut pending_keys: Vec<Instant> = Vec::new();
 
     let exit = loop {
