@@ -194,6 +194,51 @@ fn detail_hostile_strings() {
     assert!(screen.contains("日本語"), "{screen}");
 }
 
+/// No cell of any screen holds a control character, whatever the outside strings contain.
+#[test]
+fn no_control_character_reaches_a_cell() {
+    let hostile_env = "prod\u{1b}]0;pwned\u{7}\u{9b}31m";
+    let mut states: Vec<App> = Vec::new();
+    for (w, h) in [(80, 24), (200, 50)] {
+        states.push(fixtures::detail_app(ColorMode::Full, w, h, true));
+        let mut app = fixtures::detail_app(ColorMode::None, w, h, true);
+        app.update(Msg::Action(Action::Logs));
+        let request = app.logs.as_ref().unwrap().request;
+        app.update(Msg::Kube(KubeEvent::LogLines {
+            request,
+            lines: vec!["\u{1b}[2J\u{1b}]0;pwned\u{7}x\r\u{8}\u{0}\u{85}y".into()],
+        }));
+        app.update(Msg::Kube(KubeEvent::LogEnded {
+            request,
+            error: Some("gone\u{1b}[31m\u{7}".into()),
+        }));
+        states.push(app);
+        // A hostile app name in a notice, and a failing source with a hostile error.
+        let mut app = fixtures::live_app(ColorMode::Full, w, h);
+        fixtures::add_hostile_app(&mut app);
+        app.update(Msg::Action(Action::Down));
+        app.update(Msg::Action(Action::Left));
+        app.update(Msg::Action(Action::Open));
+        app.update(Msg::Kube(KubeEvent::Failed {
+            env: "staging".into(),
+            kind: "deployments",
+            error: format!("bad\u{1b}[2Jnews {hostile_env}"),
+        }));
+        states.push(app);
+    }
+    for app in &states {
+        let buf = draw(app);
+        for c in buf.content() {
+            assert!(
+                !c.symbol().chars().any(|ch| ch.is_control()),
+                "control character in {:?}:\n{}",
+                c.symbol(),
+                text(&buf)
+            );
+        }
+    }
+}
+
 #[test]
 fn logs_hostile_line() {
     snapshot_all("logs_hostile", |w, h| {
