@@ -146,6 +146,10 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
     let mut sigterm = signal(SignalKind::terminate()).wrap_err("installing SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).wrap_err("installing SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).wrap_err("installing SIGHUP handler")?;
+    // Continued after a stop we did not ask for (`kill -STOP`, a shell's job control): the shell
+    // may have reset the terminal, so re-enter and repaint.
+    let mut sigcont = signal(SignalKind::from_raw(18)).wrap_err("installing SIGCONT handler")?;
+    let mut resumed_at: Option<Instant> = None;
 
     let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_CAPACITY);
     let cancel = CancellationToken::new();
@@ -208,6 +212,13 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
             _ = sighup.recv() => std::process::exit(129),
             _ = sigterm.recv() => break Ok(Exit::Signal(15)),
             _ = sigint.recv() => break Ok(Exit::Signal(2)),
+            _ = sigcont.recv() => {
+                // Our own Ctrl-z already re-entered and repaints; only foreign stops need this.
+                if resumed_at.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+                    guard.reenter().wrap_err("resuming")?;
+                    app.dirty = true;
+                }
+            }
             ev = events.next() => match ev {
                 Some(Ok(ev)) => {
                     let received = Instant::now();
@@ -263,6 +274,7 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
                 Command::Quit => quit = true,
                 Command::Suspend => {
                     guard.suspend().wrap_err("suspending")?;
+                    resumed_at = Some(Instant::now());
                     app.dirty = true;
                 }
                 Command::Repaint => {
