@@ -172,6 +172,12 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         Err(e) => return Err(e).wrap_err("drawing"),
     }
     stats.first_frame_us = started.elapsed().as_micros() as u64;
+    tracing::info!(
+        width = size.width,
+        height = size.height,
+        first_frame_us = stats.first_frame_us,
+        "console started"
+    );
     app.dirty = false;
     sched.drew(Instant::now());
     let ui_tx = tx.clone();
@@ -270,6 +276,7 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         }
         let mut quit = false;
         for cmd in commands {
+            tracing::debug!(command = command_name(&cmd), "running command");
             match cmd {
                 Command::Quit => quit = true,
                 Command::Suspend => {
@@ -314,6 +321,12 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         }
     };
 
+    tracing::info!(
+        draws = stats.draws,
+        bytes = guard.bytes_written(),
+        keys = stats.key_latencies_us.len(),
+        "console stopping"
+    );
     cancel.cancel();
     drop(backend);
     stats.bytes_written = guard.bytes_written();
@@ -326,6 +339,19 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
     match exit? {
         Exit::Quit => Ok(()),
         Exit::Signal(n) => std::process::exit(128 + n),
+    }
+}
+
+fn command_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Quit => "quit",
+        Command::Suspend => "suspend",
+        Command::Repaint => "repaint",
+        Command::OpenDetail { .. } => "open_detail",
+        Command::CloseDetail => "close_detail",
+        Command::StreamLogs { .. } => "stream_logs",
+        Command::StopLogs => "stop_logs",
+        Command::BuildBoard { .. } => "build_board",
     }
 }
 

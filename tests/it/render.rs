@@ -258,6 +258,19 @@ fn logs_hostile_line() {
 }
 
 #[test]
+fn board_filter_and_picker() {
+    let mut app = fixtures::live_app(ColorMode::None, 80, 24);
+    app.update(Msg::Action(Action::Filter));
+    app.update(Msg::Input(shipdeck::msg::InputEdit::Insert('w')));
+    let screen = text(&draw(&app));
+    insta::assert_snapshot!("board_filtering_80x24", screen);
+    assert!(screen.contains("/w▏ 2 of 3"), "{screen}");
+    app.update(Msg::Action(Action::Open));
+    app.update(Msg::Action(Action::EnvPicker));
+    insta::assert_snapshot!("env_picker_80x24", text(&draw(&app)));
+}
+
+#[test]
 fn help_lists_bindings() {
     let mut app = fixtures::live_app(ColorMode::None, 120, 40);
     app.update(Msg::Action(Action::Help));
