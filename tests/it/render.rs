@@ -177,6 +177,11 @@ fn detail_stale_with_error() {
             kind: "pods",
             error: "HTTP 503: apiserver unavailable".into(),
         }));
+        app.update(Msg::Kube(KubeEvent::Failed {
+            env: "production".into(),
+            kind: "deployments",
+            error: "HTTP 503: apiserver unavailable".into(),
+        }));
         app
     });
 }
