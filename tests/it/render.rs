@@ -480,3 +480,48 @@ fn simulate_idle(app: &mut App, span: Duration) -> (u32, u32) {
         .advance(jiff::SignedDuration::try_from(rest).unwrap());
     (wakeups, draws)
 }
+
+type Counting = ratatui::backend::CrosstermBackend<shipdeck::terminal::CountingWriter<Vec<u8>>>;
+
+/// Bytes a frame writes through the real crossterm backend (what an ssh link carries).
+fn frame_bytes(
+    term: &mut Terminal<Counting>,
+    count: &std::sync::atomic::AtomicU64,
+    app: &App,
+) -> u64 {
+    let before = count.load(std::sync::atomic::Ordering::Relaxed);
+    term.draw(|f| shipdeck::ui::render(app, f)).unwrap();
+    count.load(std::sync::atomic::Ordering::Relaxed) - before
+}
+
+#[test]
+fn a_cursor_move_writes_few_bytes() {
+    for mode in [ColorMode::Full, ColorMode::None] {
+        let mut app = fixtures::live_app(mode, 120, 40);
+        let writer = shipdeck::terminal::CountingWriter::new(Vec::new());
+        let count = writer.counter();
+        let mut term = Terminal::with_options(
+            ratatui::backend::CrosstermBackend::new(writer),
+            ratatui::TerminalOptions {
+                viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 120, 40)),
+            },
+        )
+        .unwrap();
+        let full = frame_bytes(&mut term, &count, &app);
+        let same = frame_bytes(&mut term, &count, &app);
+        app.update(Msg::Action(Action::Down));
+        let down = frame_bytes(&mut term, &count, &app);
+        app.update(Msg::Action(Action::Right));
+        let right = frame_bytes(&mut term, &count, &app);
+        println!("{mode:?}: full {full} B, unchanged {same} B, down {down} B, right {right} B");
+        // ratatui still resets attributes and hides the cursor (TerminalGuard skips such frames).
+        assert!(
+            same <= 30,
+            "an unchanged frame writes (almost) nothing: {same} B"
+        );
+        assert!(
+            down < 300 && right < 300,
+            "{mode:?}: down {down} B, right {right} B"
+        );
+    }
+}
