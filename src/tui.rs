@@ -10,7 +10,7 @@ use crate::model::board::build_board;
 use crate::msg::{Command, InputEdit, Msg};
 use crate::terminal::{self, TerminalGuard};
 use color_eyre::eyre::WrapErr;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -22,8 +22,11 @@ use tokio_util::sync::CancellationToken;
 pub const CHANNEL_CAPACITY: usize = 1024;
 /// Messages handled after one wake-up before a frame is drawn.
 const DRAIN_BUDGET: usize = 512;
-/// Data-driven frames are at most this frequent; keys draw at once.
-pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
+/// Terminal events already waiting that are handled before the frame (a paste is one frame).
+const INPUT_BUDGET: usize = 64;
+/// Data-driven frames are at most this frequent (watch storms coalesce to ≤ 10 frames/s);
+/// keys draw at once.
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(100);
 /// A burst of resizes gets one frame this long after the last one.
 pub const RESIZE_DEBOUNCE: Duration = Duration::from_millis(40);
 /// Wake a little after an age label flips, never a little before.
@@ -227,30 +230,21 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
             }
             ev = events.next() => match ev {
                 Some(Ok(ev)) => {
-                    let received = Instant::now();
-                    match ev {
-                        Event::Key(key) if key.kind != KeyEventKind::Release => {
-                            let msg = match app.keymap.resolve(app.mode(), &key) {
-                                Some(Resolved::Action(a)) => Some(Msg::Action(a)),
-                                Some(Resolved::Text(c)) => Some(Msg::Input(InputEdit::Insert(c))),
-                                Some(Resolved::Erase) => Some(Msg::Input(InputEdit::Erase)),
-                                None => None,
-                            };
-                            if let Some(msg) = msg {
-                                commands.extend(app.update(msg));
-                                if app.dirty {
-                                    sched.input();
-                                    pending_keys.push(received);
-                                } else {
-                                    stats.key_latencies_us.push(received.elapsed().as_micros() as u64);
-                                }
-                            }
+                    on_event(ev, &mut app, &mut sched, &mut pending_keys, &mut stats, &mut commands);
+                    // Keys already typed (a paste, key repeat) are handled before the frame.
+                    for _ in 0..INPUT_BUDGET {
+                        match events.next().now_or_never() {
+                            Some(Some(Ok(ev))) => on_event(
+                                ev,
+                                &mut app,
+                                &mut sched,
+                                &mut pending_keys,
+                                &mut stats,
+                                &mut commands,
+                            ),
+                            Some(Some(Err(_)) | None) => std::process::exit(1),
+                            None => break,
                         }
-                        Event::Resize(width, height) => {
-                            sched.resized(received);
-                            commands.extend(app.update(Msg::Resize { width, height }));
-                        }
-                        _ => {}
                     }
                 }
                 // The terminal went away (ssh dropped): nothing left to restore.
@@ -339,6 +333,43 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
     match exit? {
         Exit::Quit => Ok(()),
         Exit::Signal(n) => std::process::exit(128 + n),
+    }
+}
+
+/// One terminal event: keys through the keymap into `update`, resizes into the debounce.
+fn on_event(
+    ev: Event,
+    app: &mut App,
+    sched: &mut Scheduler,
+    pending_keys: &mut Vec<Instant>,
+    stats: &mut Stats,
+    commands: &mut Vec<Command>,
+) {
+    let received = Instant::now();
+    match ev {
+        Event::Key(key) if key.kind != KeyEventKind::Release => {
+            let msg = match app.keymap.resolve(app.mode(), &key) {
+                Some(Resolved::Action(a)) => Msg::Action(a),
+                Some(Resolved::Text(c)) => Msg::Input(InputEdit::Insert(c)),
+                Some(Resolved::Erase) => Msg::Input(InputEdit::Erase),
+                None => return,
+            };
+            commands.extend(app.update(msg));
+            if app.dirty {
+                sched.input();
+                pending_keys.push(received);
+            } else {
+                // Nothing to show: the key's latency ends here.
+                stats
+                    .key_latencies_us
+                    .push(received.elapsed().as_micros() as u64);
+            }
+        }
+        Event::Resize(width, height) => {
+            sched.resized(received);
+            commands.extend(app.update(Msg::Resize { width, height }));
+        }
+        _ => {}
     }
 }
 

@@ -525,3 +525,59 @@ fn a_cursor_move_writes_few_bytes() {
         );
     }
 }
+
+/// A storm of snapshots (one every 5 ms for 2 s) is coalesced to at most 10 frames a second,
+/// and after the storm the screen shows the last event.
+#[test]
+fn a_watch_storm_coalesces_and_ends_on_the_last_event() {
+    let mut app = fixtures::live_app(ColorMode::None, 120, 40);
+    let mut sched = Scheduler::new();
+    let start = Instant::now();
+    let mut now = start;
+    let mut frames = 0;
+    let mut last_screen = String::new();
+    let mut draw_if_due = |app: &mut App, sched: &mut Scheduler, now: Instant| {
+        if sched.frame_due(app.dirty, now) {
+            last_screen = text(&draw(app));
+            app.dirty = false;
+            sched.drew(now);
+            true
+        } else {
+            false
+        }
+    };
+    let base = app.deployments["staging"].value.clone().unwrap();
+    for i in 0..400 {
+        let mut items = base.to_vec();
+        items[0].ready = i % 3; // web in staging: 0/3, 1/3, 2/3, ...
+        items[0].desired = 3;
+        app.update(Msg::Kube(KubeEvent::Deployments {
+            env: "staging".into(),
+            items: Arc::from(items),
+        }));
+        frames += u32::from(draw_if_due(&mut app, &mut sched, now));
+        now += Duration::from_millis(5);
+        if let Some(wake) = sched.next_wakeup(app.dirty, None)
+            && wake <= now
+        {
+            frames += u32::from(draw_if_due(&mut app, &mut sched, now));
+        }
+    }
+    // Quiet: the pending frame comes at its deadline, then nothing.
+    while let Some(wake) = sched.next_wakeup(app.dirty, None) {
+        now = now.max(wake);
+        frames += u32::from(draw_if_due(&mut app, &mut sched, now));
+    }
+    let seconds = (now - start).as_secs_f64();
+    assert!(
+        f64::from(frames) <= seconds * 10.0 + 2.0,
+        "{frames} frames in {seconds:.1} s"
+    );
+    assert!(frames >= 10, "the storm was drawn at all: {frames}");
+    assert_eq!(
+        last_screen,
+        text(&draw(&app)),
+        "the screen shows the last event"
+    );
+    assert!(last_screen.contains("a1f3c2 ✓ 0/3"), "{last_screen}");
+}
