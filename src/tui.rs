@@ -10,9 +10,10 @@ use crate::model::board::build_board;
 use crate::msg::{Command, InputEdit, Msg};
 use crate::terminal::{self, TerminalGuard};
 use color_eyre::eyre::WrapErr;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
 use std::path::PathBuf;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -232,9 +233,11 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
                 Some(Ok(ev)) => {
                     on_event(ev, &mut app, &mut sched, &mut pending_keys, &mut stats, &mut commands);
                     // Keys already typed (a paste, key repeat) are handled before the frame.
+                    // `poll!` polls with this task's waker: `now_or_never` would hand crossterm's
+                    // wake thread a no-op waker and the next key would wait for another wake-up.
                     for _ in 0..INPUT_BUDGET {
-                        match events.next().now_or_never() {
-                            Some(Some(Ok(ev))) => on_event(
+                        match futures::poll!(events.next()) {
+                            Poll::Ready(Some(Ok(ev))) => on_event(
                                 ev,
                                 &mut app,
                                 &mut sched,
@@ -242,8 +245,8 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
                                 &mut stats,
                                 &mut commands,
                             ),
-                            Some(Some(Err(_)) | None) => std::process::exit(1),
-                            None => break,
+                            Poll::Ready(Some(Err(_)) | None) => std::process::exit(1),
+                            Poll::Pending => break,
                         }
                     }
                 }
