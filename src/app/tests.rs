@@ -508,3 +508,40 @@ fn large_estates_build_the_board_off_the_loop_one_at_a_time() {
     );
     assert_eq!(app.releases.board.rows.len(), data::ASYNC_BOARD_MIN + 1);
 }
+
+/// Every action of the help screen, pressed in every mode, changes state without panicking and
+/// the screen still renders.
+#[test]
+fn every_action_in_every_mode() {
+    let setups: Vec<(&str, Vec<Action>)> = vec![
+        ("board", vec![]),
+        ("detail", vec![Action::Down, Action::Left, Action::Open]),
+        (
+            "logs",
+            vec![Action::Down, Action::Left, Action::Open, Action::Logs],
+        ),
+        ("filter", vec![Action::Filter]),
+        ("help", vec![Action::Help]),
+        ("picker", vec![Action::EnvPicker]),
+    ];
+    for (name, setup) in &setups {
+        for action in Action::ALL {
+            let mut app = live();
+            for a in setup {
+                act(&mut app, *a);
+            }
+            if *name != "board" && *name != "filter" {
+                for msg in fixtures::detail_msgs(true) {
+                    app.update(msg);
+                }
+            }
+            let cmds = act(&mut app, action);
+            if action == Action::Quit && matches!(*name, "board" | "detail" | "logs" | "filter") {
+                assert_eq!(cmds, vec![Command::Quit], "{name}: quit");
+            }
+            let mut term =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+            term.draw(|f| crate::ui::render(&app, f)).unwrap();
+        }
+    }
+}
