@@ -1,7 +1,11 @@
 //! `Msg`: facts `App::update` accepts. `Command`: effects `update` asks the loop to run.
 use crate::action::Action;
 use crate::backend::kube::KubeEvent;
+use crate::config::Config;
+use crate::model::board::Board;
+use crate::model::{DeploymentView, Fresh};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub enum Msg {
@@ -15,6 +19,8 @@ pub enum Msg {
     Kube(KubeEvent),
     /// The age timer fired: at least one visible age label has a new text.
     AgesChanged,
+    /// A board built off the loop (large estates) is ready.
+    BoardBuilt { generation: u64, board: Box<Board> },
 }
 
 /// An edit of the focused text field.
@@ -25,7 +31,7 @@ pub enum InputEdit {
 }
 
 /// Effects `update` asks for; `tui.rs` runs them (backend calls, terminal work).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Quit,
     /// Ctrl-z: restore the terminal, stop the process, re-enter and repaint on resume.
@@ -49,4 +55,11 @@ pub enum Command {
         container: Option<String>,
     },
     StopLogs,
+    /// Build the board off the loop (a large estate would block keys for tens of milliseconds);
+    /// the result comes back as `Msg::BoardBuilt`.
+    BuildBoard {
+        generation: u64,
+        config: Arc<Config>,
+        deployments: BTreeMap<String, Fresh<Arc<[DeploymentView]>>>,
+    },
 }

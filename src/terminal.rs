@@ -140,6 +140,19 @@ impl TerminalGuard {
             .resize(Rect::new(0, 0, size.width, size.height))
     }
 
+    /// After a stop we did not ask for: raw mode and the alternate screen again, then a full
+    /// repaint (the shell may have reset the terminal meanwhile).
+    pub fn reenter(&mut self) -> io::Result<()> {
+        terminal::enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        execute!(
+            self.terminal.backend_mut(),
+            EnterAlternateScreen,
+            cursor::Hide
+        )?;
+        self.invalidate()
+    }
+
     /// Ctrl-z: restores the terminal, stops the process (SIGTSTP, as the shell's job control
     /// expects), and on `fg` re-enters; the caller redraws fully afterwards.
     ///

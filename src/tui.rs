@@ -6,12 +6,14 @@ use crate::backend::kube::KubeBackend;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keymap::{Keymap, Resolved};
+use crate::model::board::build_board;
 use crate::msg::{Command, InputEdit, Msg};
 use crate::terminal::{self, TerminalGuard};
 use color_eyre::eyre::WrapErr;
 use futures::StreamExt;
 use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
 use std::path::PathBuf;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -21,8 +23,11 @@ use tokio_util::sync::CancellationToken;
 pub const CHANNEL_CAPACITY: usize = 1024;
 /// Messages handled after one wake-up before a frame is drawn.
 const DRAIN_BUDGET: usize = 512;
-/// Data-driven frames are at most this frequent; keys draw at once.
-pub const FRAME_INTERVAL: Duration = Duration::from_millis(16);
+/// Terminal events already waiting that are handled before the frame (a paste is one frame).
+const INPUT_BUDGET: usize = 64;
+/// Data-driven frames are at most this frequent (watch storms coalesce to ≤ 10 frames/s);
+/// keys draw at once.
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(100);
 /// A burst of resizes gets one frame this long after the last one.
 pub const RESIZE_DEBOUNCE: Duration = Duration::from_millis(40);
 /// Wake a little after an age label flips, never a little before.
@@ -122,6 +127,8 @@ struct Stats {
     draws: u64,
     bytes_written: u64,
     key_latencies_us: Vec<u64>,
+    /// From `run_console` entry to the first frame flushed.
+    first_frame_us: u64,
 }
 
 /// How the loop ended.
@@ -133,6 +140,7 @@ enum Exit {
 /// Runs the console until the user quits. The terminal is restored on every way out; on SIGHUP or
 /// when the terminal goes away the process exits at once.
 pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Result<()> {
+    let started = Instant::now();
     // Bad bindings are a configuration error: reported before the terminal is touched.
     let keymap = Keymap::from_config(&config.keys)?;
     let stats_path = opts
@@ -142,6 +150,10 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
     let mut sigterm = signal(SignalKind::terminate()).wrap_err("installing SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).wrap_err("installing SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).wrap_err("installing SIGHUP handler")?;
+    // Continued after a stop we did not ask for (`kill -STOP`, a shell's job control): the shell
+    // may have reset the terminal, so re-enter and repaint.
+    let mut sigcont = signal(SignalKind::from_raw(18)).wrap_err("installing SIGCONT handler")?;
+    let mut resumed_at: Option<Instant> = None;
 
     let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_CAPACITY);
     let cancel = CancellationToken::new();
@@ -155,10 +167,26 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         width: size.width,
         height: size.height,
     });
-    let backend = KubeBackend::spawn(&config, tx, cancel.child_token());
-    let mut events = EventStream::new();
     let mut sched = Scheduler::new();
     let mut stats = Stats::default();
+    // The first frame (chrome and "loading") goes out before any backend work starts.
+    match guard.draw(|f| crate::ui::render(&app, f)) {
+        Ok(_) => stats.draws += 1,
+        Err(e) if terminal::is_terminal_gone(&e) => std::process::exit(1),
+        Err(e) => return Err(e).wrap_err("drawing"),
+    }
+    stats.first_frame_us = started.elapsed().as_micros() as u64;
+    tracing::info!(
+        width = size.width,
+        height = size.height,
+        first_frame_us = stats.first_frame_us,
+        "console started"
+    );
+    app.dirty = false;
+    sched.drew(Instant::now());
+    let ui_tx = tx.clone();
+    let backend = KubeBackend::spawn(&config, tx, cancel.child_token());
+    let mut events = EventStream::new();
     let mut pending_keys: Vec<Instant> = Vec::new();
 
     let exit = loop {
@@ -194,32 +222,32 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
             _ = sighup.recv() => std::process::exit(129),
             _ = sigterm.recv() => break Ok(Exit::Signal(15)),
             _ = sigint.recv() => break Ok(Exit::Signal(2)),
+            _ = sigcont.recv() => {
+                // Our own Ctrl-z already re-entered and repaints; only foreign stops need this.
+                if resumed_at.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+                    guard.reenter().wrap_err("resuming")?;
+                    app.dirty = true;
+                }
+            }
             ev = events.next() => match ev {
                 Some(Ok(ev)) => {
-                    let received = Instant::now();
-                    match ev {
-                        Event::Key(key) if key.kind != KeyEventKind::Release => {
-                            let msg = match app.keymap.resolve(app.mode(), &key) {
-                                Some(Resolved::Action(a)) => Some(Msg::Action(a)),
-                                Some(Resolved::Text(c)) => Some(Msg::Input(InputEdit::Insert(c))),
-                                Some(Resolved::Erase) => Some(Msg::Input(InputEdit::Erase)),
-                                None => None,
-                            };
-                            if let Some(msg) = msg {
-                                commands.extend(app.update(msg));
-                                if app.dirty {
-                                    sched.input();
-                                    pending_keys.push(received);
-                                } else {
-                                    stats.key_latencies_us.push(received.elapsed().as_micros() as u64);
-                                }
-                            }
+                    on_event(ev, &mut app, &mut sched, &mut pending_keys, &mut stats, &mut commands);
+                    // Keys already typed (a paste, key repeat) are handled before the frame.
+                    // `poll!` polls with this task's waker: `now_or_never` would hand crossterm's
+                    // wake thread a no-op waker and the next key would wait for another wake-up.
+                    for _ in 0..INPUT_BUDGET {
+                        match futures::poll!(events.next()) {
+                            Poll::Ready(Some(Ok(ev))) => on_event(
+                                ev,
+                                &mut app,
+                                &mut sched,
+                                &mut pending_keys,
+                                &mut stats,
+                                &mut commands,
+                            ),
+                            Poll::Ready(Some(Err(_)) | None) => std::process::exit(1),
+                            Poll::Pending => break,
                         }
-                        Event::Resize(width, height) => {
-                            sched.resized(received);
-                            commands.extend(app.update(Msg::Resize { width, height }));
-                        }
-                        _ => {}
                     }
                 }
                 // The terminal went away (ssh dropped): nothing left to restore.
@@ -245,10 +273,12 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         }
         let mut quit = false;
         for cmd in commands {
+            tracing::debug!(command = command_name(&cmd), "running command");
             match cmd {
                 Command::Quit => quit = true,
                 Command::Suspend => {
                     guard.suspend().wrap_err("suspending")?;
+                    resumed_at = Some(Instant::now());
                     app.dirty = true;
                 }
                 Command::Repaint => {
@@ -270,6 +300,17 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
                     container,
                 } => backend.stream_logs(request, &env, &namespace, &pod, container),
                 Command::StopLogs => backend.stop_logs(),
+                Command::BuildBoard {
+                    generation,
+                    config,
+                    deployments,
+                } => {
+                    let tx = ui_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let board = Box::new(build_board(&config, &deployments));
+                        let _ = tx.blocking_send(Msg::BoardBuilt { generation, board });
+                    });
+                }
             }
         }
         if quit {
@@ -277,6 +318,12 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         }
     };
 
+    tracing::info!(
+        draws = stats.draws,
+        bytes = guard.bytes_written(),
+        keys = stats.key_latencies_us.len(),
+        "console stopping"
+    );
     cancel.cancel();
     drop(backend);
     stats.bytes_written = guard.bytes_written();
@@ -289,6 +336,56 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
     match exit? {
         Exit::Quit => Ok(()),
         Exit::Signal(n) => std::process::exit(128 + n),
+    }
+}
+
+/// One terminal event: keys through the keymap into `update`, resizes into the debounce.
+fn on_event(
+    ev: Event,
+    app: &mut App,
+    sched: &mut Scheduler,
+    pending_keys: &mut Vec<Instant>,
+    stats: &mut Stats,
+    commands: &mut Vec<Command>,
+) {
+    let received = Instant::now();
+    match ev {
+        Event::Key(key) if key.kind != KeyEventKind::Release => {
+            let msg = match app.keymap.resolve(app.mode(), &key) {
+                Some(Resolved::Action(a)) => Msg::Action(a),
+                Some(Resolved::Text(c)) => Msg::Input(InputEdit::Insert(c)),
+                Some(Resolved::Erase) => Msg::Input(InputEdit::Erase),
+                None => return,
+            };
+            commands.extend(app.update(msg));
+            if app.dirty {
+                sched.input();
+                pending_keys.push(received);
+            } else {
+                // Nothing to show: the key's latency ends here.
+                stats
+                    .key_latencies_us
+                    .push(received.elapsed().as_micros() as u64);
+            }
+        }
+        Event::Resize(width, height) => {
+            sched.resized(received);
+            commands.extend(app.update(Msg::Resize { width, height }));
+        }
+        _ => {}
+    }
+}
+
+fn command_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Quit => "quit",
+        Command::Suspend => "suspend",
+        Command::Repaint => "repaint",
+        Command::OpenDetail { .. } => "open_detail",
+        Command::CloseDetail => "close_detail",
+        Command::StreamLogs { .. } => "stream_logs",
+        Command::StopLogs => "stop_logs",
+        Command::BuildBoard { .. } => "build_board",
     }
 }
 

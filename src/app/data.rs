@@ -4,21 +4,68 @@ use super::App;
 use crate::backend::kube::KubeEvent;
 use crate::clock::next_age_change;
 use crate::model::SourceId;
-use crate::model::board::build_board;
+use crate::model::board::{Board, build_board};
+use crate::msg::Command;
 use jiff::{SignedDuration, Timestamp};
+
+/// From this many Deployments (all environments together) the board is built off the loop: a
+/// build of 30,000 cells takes tens of milliseconds, longer than a key may wait.
+pub const ASYNC_BOARD_MIN: usize = 3000;
 
 impl App {
     pub(super) fn fetched_at(&self, env: &str) -> Option<Timestamp> {
         self.deployments.get(env).and_then(|f| f.fetched_at)
     }
 
-    fn rebuild_board(&mut self) {
-        let board = build_board(&self.config, &self.deployments);
+    fn rebuild_board(&mut self) -> Vec<Command> {
+        self.follow_detail();
+        let total: usize = self
+            .deployments
+            .values()
+            .filter_map(|f| f.value.as_ref())
+            .map(|v| v.len())
+            .sum();
+        if total < ASYNC_BOARD_MIN {
+            let board = build_board(&self.config, &self.deployments);
+            self.install_board(board);
+            return Vec::new();
+        }
+        if self.board_building {
+            self.board_wanted = true;
+            return Vec::new();
+        }
+        self.board_building = true;
+        self.board_generation += 1;
+        vec![Command::BuildBoard {
+            generation: self.board_generation,
+            config: self.config.clone(),
+            deployments: self.deployments.clone(),
+        }]
+    }
+
+    /// A board built off the loop arrived: show it, and start the next build if data changed
+    /// meanwhile.
+    pub(super) fn board_built(&mut self, generation: u64, board: Board) -> Vec<Command> {
+        if generation != self.board_generation {
+            return Vec::new();
+        }
+        self.board_building = false;
+        self.install_board(board);
+        if std::mem::take(&mut self.board_wanted) {
+            return self.rebuild_board();
+        }
+        Vec::new()
+    }
+
+    fn install_board(&mut self, board: Board) {
         if self.releases.set_board(board) {
             self.scroll_board();
             self.dirty = true;
         }
-        // The open detail follows its Deployment's latest state.
+    }
+
+    /// The open detail follows its Deployment's latest state.
+    fn follow_detail(&mut self) {
         if let Some(d) = &mut self.detail {
             let view = self
                 .deployments
@@ -37,7 +84,7 @@ impl App {
         }
     }
 
-    pub(super) fn kube(&mut self, event: KubeEvent) {
+    pub(super) fn kube(&mut self, event: KubeEvent) -> Vec<Command> {
         let now = self.clock.now();
         match event {
             KubeEvent::Deployments { env, items } => {
@@ -51,7 +98,7 @@ impl App {
                 {
                     self.dirty = true;
                 }
-                self.rebuild_board();
+                return self.rebuild_board();
             }
             KubeEvent::ReplicaSets { env, items } => {
                 if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
@@ -81,7 +128,7 @@ impl App {
                 }
                 if kind == "deployments" {
                     self.deployments.entry(env).or_default().fail(error);
-                    self.rebuild_board();
+                    return self.rebuild_board();
                 } else if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
                     d.fail(kind, &error);
                     self.dirty = true;
@@ -96,7 +143,7 @@ impl App {
                     if let Some(f) = self.deployments.get_mut(&env)
                         && f.error.take().is_some()
                     {
-                        self.rebuild_board();
+                        return self.rebuild_board();
                     }
                 } else if let Some(d) = self.detail.as_mut().filter(|d| d.env == env) {
                     d.recover(kind);
@@ -118,6 +165,7 @@ impl App {
                 }
             }
         }
+        Vec::new()
     }
 
     /// When the next visible age label changes its text (the loop's age timer), or `None` when no

@@ -57,7 +57,7 @@ pub enum Modal {
 }
 
 pub struct App {
-    pub config: Config,
+    pub config: Arc<Config>,
     pub clock: Clock,
     pub read_only: bool,
     pub keymap: Keymap,
@@ -76,6 +76,10 @@ pub struct App {
     /// Something visible changed since the last draw.
     pub dirty: bool,
     next_request: u64,
+    /// Large estates build the board off the loop, one build at a time.
+    board_generation: u64,
+    board_building: bool,
+    board_wanted: bool,
 }
 
 impl App {
@@ -88,7 +92,7 @@ impl App {
         releases.set_board(board);
         App {
             read_only: read_only || config.read_only,
-            config,
+            config: Arc::new(config),
             theme,
             clock,
             keymap,
@@ -104,6 +108,9 @@ impl App {
             height: 24,
             dirty: true,
             next_request: 0,
+            board_generation: 0,
+            board_building: false,
+            board_wanted: false,
         }
     }
 
@@ -160,10 +167,8 @@ impl App {
                 }
                 Vec::new()
             }
-            Msg::Kube(event) => {
-                self.kube(event);
-                Vec::new()
-            }
+            Msg::Kube(event) => self.kube(event),
+            Msg::BoardBuilt { generation, board } => self.board_built(generation, *board),
             Msg::AgesChanged => {
                 self.dirty = true;
                 Vec::new()

@@ -449,3 +449,99 @@ fn logs_name_a_container_when_the_pod_has_several() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn large_estates_build_the_board_off_the_loop_one_at_a_time() {
+    use crate::model::board::build_board;
+    let mut app = fixtures::app(ColorMode::Full, 120, 40);
+    let items = |n: usize| -> Arc<[crate::model::DeploymentView]> {
+        (0..n)
+            .map(|i| fixtures::deployment("shop-develop", &format!("a{i:05}"), "r/a:1", 60))
+            .collect::<Vec<_>>()
+            .into()
+    };
+    let snapshot = |n| {
+        Msg::Kube(KubeEvent::Deployments {
+            env: "develop".into(),
+            items: items(n),
+        })
+    };
+    let cmds = app.update(snapshot(data::ASYNC_BOARD_MIN));
+    let [
+        Command::BuildBoard {
+            generation,
+            config,
+            deployments,
+        },
+    ] = &cmds[..]
+    else {
+        panic!("{cmds:?}");
+    };
+    assert!(app.releases.board.rows.is_empty(), "not built inline");
+    // More data while building: no second build in flight.
+    assert!(app.update(snapshot(data::ASYNC_BOARD_MIN + 1)).is_empty());
+    let board = Box::new(build_board(config, deployments));
+    let next = app.update(Msg::BoardBuilt {
+        generation: *generation,
+        board,
+    });
+    assert_eq!(app.releases.board.rows.len(), data::ASYNC_BOARD_MIN);
+    assert!(app.dirty);
+    // The newer data gets its own build right after.
+    let [
+        Command::BuildBoard {
+            generation,
+            config,
+            deployments,
+        },
+    ] = &next[..]
+    else {
+        panic!("{next:?}");
+    };
+    let board = Box::new(build_board(config, deployments));
+    assert!(
+        app.update(Msg::BoardBuilt {
+            generation: *generation,
+            board
+        })
+        .is_empty()
+    );
+    assert_eq!(app.releases.board.rows.len(), data::ASYNC_BOARD_MIN + 1);
+}
+
+/// Every action of the help screen, pressed in every mode, changes state without panicking and
+/// the screen still renders.
+#[test]
+fn every_action_in_every_mode() {
+    let setups: Vec<(&str, Vec<Action>)> = vec![
+        ("board", vec![]),
+        ("detail", vec![Action::Down, Action::Left, Action::Open]),
+        (
+            "logs",
+            vec![Action::Down, Action::Left, Action::Open, Action::Logs],
+        ),
+        ("filter", vec![Action::Filter]),
+        ("help", vec![Action::Help]),
+        ("picker", vec![Action::EnvPicker]),
+    ];
+    for (name, setup) in &setups {
+        for action in Action::ALL {
+            let mut app = live();
+            for a in setup {
+                act(&mut app, *a);
+            }
+            if *name != "board" && *name != "filter" {
+                for msg in fixtures::detail_msgs(true) {
+                    app.update(msg);
+                }
+            }
+            let cmds = act(&mut app, action);
+            if action == Action::Quit && matches!(*name, "board" | "detail" | "logs" | "filter") {
+                assert_eq!(cmds, vec![Command::Quit], "{name}: quit");
+            }
+            let mut term =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+            term.draw(|f| crate::ui::render(&app, f)).unwrap();
+        }
+    }
+}

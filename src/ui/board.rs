@@ -122,19 +122,24 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                     None => absent_line(env, theme),
                 };
                 if selected && j == r.env {
-                    line = if focused {
-                        table::fit(line, col_w).patch_style(theme.cursor())
+                    // Styled per span, so the cell's padding stays plain (fewer bytes per move).
+                    let style = if focused {
+                        theme.cursor()
                     } else {
-                        line.patch_style(ratatui::style::Modifier::UNDERLINED)
+                        ratatui::style::Modifier::UNDERLINED.into()
                     };
+                    line = Line::from(
+                        line.spans
+                            .into_iter()
+                            .map(|s| s.patch_style(style))
+                            .collect::<Vec<_>>(),
+                    );
                 }
                 line
             });
-            let row_style = if selected {
-                theme.selected_row()
-            } else {
-                theme.base()
-            };
+            // The marker and the cursor cell carry the selection: a full-row highlight would
+            // rewrite two whole rows per cursor move (hundreds of bytes over ssh).
+            let row_style = theme.base();
             (std::iter::once(name).chain(cells).collect(), row_style)
         });
     table::render_rows(frame.buffer_mut(), body, &widths, 1, rows);

@@ -18,10 +18,24 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let Some(d) = &app.detail else {
         return;
     };
-    let title = Line::from(vec![
+    let mut title = vec![
         Span::styled(" DEPLOYMENT ", theme.title()),
         Span::raw(format!("{} @ {} ", cell(&d.app, 30), cell(&d.env, 20))),
-    ]);
+    ];
+    // The Deployment itself comes from the environment's watch: say when that is stale.
+    if let Some(f) = app.deployments.get(&d.env)
+        && let Some(err) = &f.error
+    {
+        let since = f
+            .fetched_at
+            .map(|t| format!(" {}", age(app.clock.now(), t)))
+            .unwrap_or_default();
+        title.push(Span::styled(
+            format!("{} stale{since}: {} ", theme::SYM_STALE, cell(err, 40)),
+            theme.stale(),
+        ));
+    }
+    let title = Line::from(title);
     let block = pane_block(theme, title, app.focus == Pane::Detail);
     let inner = block.inner(area);
     frame.render_widget(block, area);

@@ -65,14 +65,20 @@ pub fn render_picker(app: &App, frame: &mut Frame, area: Rect, cursor: usize) {
         .title(Span::styled(" ENVIRONMENT ", theme.title()));
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
+    let name_w = envs
+        .iter()
+        .map(|e| crate::text::width(&cell(&e.name, 20)))
+        .max()
+        .unwrap_or(0);
     let lines: Vec<Line> = envs
         .iter()
         .enumerate()
         .map(|(i, e)| {
+            let name = cell(&e.name, 20);
+            let pad = " ".repeat(name_w.saturating_sub(crate::text::width(&name)));
             let text = format!(
-                "{} {}  {}",
+                "{} {name}{pad}  {}",
                 if i == cursor { "▸" } else { " " },
-                cell(&e.name, 20),
                 cell(&e.namespace, 30)
             );
             if i == cursor {

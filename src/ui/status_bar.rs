@@ -66,6 +66,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         right.push(Span::styled("READ-ONLY ", theme.warning()));
     }
     for (id, health) in app.sources.iter() {
+        let id = cell(&id.to_string(), 40);
         let (text, style) = match health {
             SourceHealth::Connecting => (format!("{id} {}", theme::SYM_LOADING), theme.dim()),
             SourceHealth::Live => (format!("{id} {}", theme::SYM_LIVE), theme.live()),
@@ -107,7 +108,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let mut left: Vec<Span> = Vec::new();
     if let Some(notice) = &app.notice {
         left.push(Span::styled(
-            truncate(&format!(" {notice}"), room).into_owned(),
+            truncate(&format!(" {}", crate::text::sanitize(notice)), room).into_owned(),
             theme.notice(),
         ));
     } else {

@@ -177,6 +177,11 @@ fn detail_stale_with_error() {
             kind: "pods",
             error: "HTTP 503: apiserver unavailable".into(),
         }));
+        app.update(Msg::Kube(KubeEvent::Failed {
+            env: "production".into(),
+            kind: "deployments",
+            error: "HTTP 503: apiserver unavailable".into(),
+        }));
         app
     });
 }
@@ -192,6 +197,51 @@ fn detail_hostile_strings() {
     assert!(!screen.contains('\u{7}'));
     assert!(screen.contains("web-5d8f7-evil"), "{screen}");
     assert!(screen.contains("日本語"), "{screen}");
+}
+
+/// No cell of any screen holds a control character, whatever the outside strings contain.
+#[test]
+fn no_control_character_reaches_a_cell() {
+    let hostile_env = "prod\u{1b}]0;pwned\u{7}\u{9b}31m";
+    let mut states: Vec<App> = Vec::new();
+    for (w, h) in [(80, 24), (200, 50)] {
+        states.push(fixtures::detail_app(ColorMode::Full, w, h, true));
+        let mut app = fixtures::detail_app(ColorMode::None, w, h, true);
+        app.update(Msg::Action(Action::Logs));
+        let request = app.logs.as_ref().unwrap().request;
+        app.update(Msg::Kube(KubeEvent::LogLines {
+            request,
+            lines: vec!["\u{1b}[2J\u{1b}]0;pwned\u{7}x\r\u{8}\u{0}\u{85}y".into()],
+        }));
+        app.update(Msg::Kube(KubeEvent::LogEnded {
+            request,
+            error: Some("gone\u{1b}[31m\u{7}".into()),
+        }));
+        states.push(app);
+        // A hostile app name in a notice, and a failing source with a hostile error.
+        let mut app = fixtures::live_app(ColorMode::Full, w, h);
+        fixtures::add_hostile_app(&mut app);
+        app.update(Msg::Action(Action::Down));
+        app.update(Msg::Action(Action::Left));
+        app.update(Msg::Action(Action::Open));
+        app.update(Msg::Kube(KubeEvent::Failed {
+            env: "staging".into(),
+            kind: "deployments",
+            error: format!("bad\u{1b}[2Jnews {hostile_env}"),
+        }));
+        states.push(app);
+    }
+    for app in &states {
+        let buf = draw(app);
+        for c in buf.content() {
+            assert!(
+                !c.symbol().chars().any(|ch| ch.is_control()),
+                "control character in {:?}:\n{}",
+                c.symbol(),
+                text(&buf)
+            );
+        }
+    }
 }
 
 #[test]
@@ -210,6 +260,19 @@ fn logs_hostile_line() {
         }));
         app
     });
+}
+
+#[test]
+fn board_filter_and_picker() {
+    let mut app = fixtures::live_app(ColorMode::None, 80, 24);
+    app.update(Msg::Action(Action::Filter));
+    app.update(Msg::Input(shipdeck::msg::InputEdit::Insert('w')));
+    let screen = text(&draw(&app));
+    insta::assert_snapshot!("board_filtering_80x24", screen);
+    assert!(screen.contains("/w▏ 2 of 3"), "{screen}");
+    app.update(Msg::Action(Action::Open));
+    app.update(Msg::Action(Action::EnvPicker));
+    insta::assert_snapshot!("env_picker_80x24", text(&draw(&app)));
 }
 
 #[test]
@@ -416,4 +479,105 @@ fn simulate_idle(app: &mut App, span: Duration) -> (u32, u32) {
     app.clock
         .advance(jiff::SignedDuration::try_from(rest).unwrap());
     (wakeups, draws)
+}
+
+type Counting = ratatui::backend::CrosstermBackend<shipdeck::terminal::CountingWriter<Vec<u8>>>;
+
+/// Bytes a frame writes through the real crossterm backend (what an ssh link carries).
+fn frame_bytes(
+    term: &mut Terminal<Counting>,
+    count: &std::sync::atomic::AtomicU64,
+    app: &App,
+) -> u64 {
+    let before = count.load(std::sync::atomic::Ordering::Relaxed);
+    term.draw(|f| shipdeck::ui::render(app, f)).unwrap();
+    count.load(std::sync::atomic::Ordering::Relaxed) - before
+}
+
+#[test]
+fn a_cursor_move_writes_few_bytes() {
+    for mode in [ColorMode::Full, ColorMode::None] {
+        let mut app = fixtures::live_app(mode, 120, 40);
+        let writer = shipdeck::terminal::CountingWriter::new(Vec::new());
+        let count = writer.counter();
+        let mut term = Terminal::with_options(
+            ratatui::backend::CrosstermBackend::new(writer),
+            ratatui::TerminalOptions {
+                viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 120, 40)),
+            },
+        )
+        .unwrap();
+        let full = frame_bytes(&mut term, &count, &app);
+        let same = frame_bytes(&mut term, &count, &app);
+        app.update(Msg::Action(Action::Down));
+        let down = frame_bytes(&mut term, &count, &app);
+        app.update(Msg::Action(Action::Right));
+        let right = frame_bytes(&mut term, &count, &app);
+        println!("{mode:?}: full {full} B, unchanged {same} B, down {down} B, right {right} B");
+        // ratatui still resets attributes and hides the cursor (TerminalGuard skips such frames).
+        assert!(
+            same <= 30,
+            "an unchanged frame writes (almost) nothing: {same} B"
+        );
+        assert!(
+            down < 300 && right < 300,
+            "{mode:?}: down {down} B, right {right} B"
+        );
+    }
+}
+
+/// A storm of snapshots (one every 5 ms for 2 s) is coalesced to at most 10 frames a second,
+/// and after the storm the screen shows the last event.
+#[test]
+fn a_watch_storm_coalesces_and_ends_on_the_last_event() {
+    let mut app = fixtures::live_app(ColorMode::None, 120, 40);
+    let mut sched = Scheduler::new();
+    let start = Instant::now();
+    let mut now = start;
+    let mut frames = 0;
+    let mut last_screen = String::new();
+    let mut draw_if_due = |app: &mut App, sched: &mut Scheduler, now: Instant| {
+        if sched.frame_due(app.dirty, now) {
+            last_screen = text(&draw(app));
+            app.dirty = false;
+            sched.drew(now);
+            true
+        } else {
+            false
+        }
+    };
+    let base = app.deployments["staging"].value.clone().unwrap();
+    for i in 0..400 {
+        let mut items = base.to_vec();
+        items[0].ready = i % 3; // web in staging: 0/3, 1/3, 2/3, ...
+        items[0].desired = 3;
+        app.update(Msg::Kube(KubeEvent::Deployments {
+            env: "staging".into(),
+            items: Arc::from(items),
+        }));
+        frames += u32::from(draw_if_due(&mut app, &mut sched, now));
+        now += Duration::from_millis(5);
+        if let Some(wake) = sched.next_wakeup(app.dirty, None)
+            && wake <= now
+        {
+            frames += u32::from(draw_if_due(&mut app, &mut sched, now));
+        }
+    }
+    // Quiet: the pending frame comes at its deadline, then nothing.
+    while let Some(wake) = sched.next_wakeup(app.dirty, None) {
+        now = now.max(wake);
+        frames += u32::from(draw_if_due(&mut app, &mut sched, now));
+    }
+    let seconds = (now - start).as_secs_f64();
+    assert!(
+        f64::from(frames) <= seconds * 10.0 + 2.0,
+        "{frames} frames in {seconds:.1} s"
+    );
+    assert!(frames >= 10, "the storm was drawn at all: {frames}");
+    assert_eq!(
+        last_screen,
+        text(&draw(&app)),
+        "the screen shows the last event"
+    );
+    assert!(last_screen.contains("a1f3c2 ✓ 0/3"), "{last_screen}");
 }
