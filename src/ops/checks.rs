@@ -1,0 +1,1 @@
+//! Checks shared by the operations: access reviews, read-only, locks, protected environments, alerts.

@@ -1,0 +1,8 @@
+//! The `sunset` operation: plan, preview and steps.
+use super::{OpContext, OpError, Preview, Request};
+use std::sync::Arc;
+
+pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, OpError> {
+    let _ = (ctx, request);
+    Err(OpError::Usage("sunset: not implemented yet".into()))
+}
