@@ -59,6 +59,9 @@ pub struct Config {
     /// `[slack]`: optional incoming webhook notified on completion, failure and regression.
     #[serde(default)]
     pub slack: Option<crate::ops::notify::SlackConfig>,
+    /// `[cloudflare]`: the production edge (DNS, tunnel, Access) that sunset removes and the board shows.
+    #[serde(default)]
+    pub cloudflare: Option<crate::backend::cloudflare::CloudflareConfig>,
 }
 
 fn default_estate() -> String {

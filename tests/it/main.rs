@@ -9,6 +9,7 @@ mod ci_github;
 mod ci_gitlab;
 mod ci_jenkins;
 mod ci_support;
+mod cloudflare;
 mod demo;
 mod e2e;
 mod kube_api;
