@@ -23,5 +23,6 @@ mod pty;
 mod registry;
 mod render;
 mod status;
+mod sunset;
 mod support_real_servers;
 mod support_traffic;
