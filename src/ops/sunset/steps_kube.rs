@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 /// How long scale-down waits for the pods to terminate before deleting anyway.
 pub const DRAIN_WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(200);
+/// The field manager of shipdeck's writes (the same as the other operations).
+const FIELD_MANAGER: &str = "shipdeck";
 
 fn map_err(what: &str, e: kube::Error) -> OpError {
     match &e {
@@ -112,7 +114,7 @@ impl ScaleDown {
         }
         if spec_replicas != 0 {
             let pp = PatchParams {
-                field_manager: Some(crate::ops::kube::FIELD_MANAGER.into()),
+                field_manager: Some(FIELD_MANAGER.into()),
                 ..Default::default()
             };
             match api
