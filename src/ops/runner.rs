@@ -217,6 +217,15 @@ pub async fn run(
         })
         .await;
 
+    // Where the "before" window of verify ends: now, on Prometheus's clock.
+    let mut verify_spec = plan.verify.clone();
+    if let Some(spec) = verify_spec.as_mut()
+        && spec.started_at.is_none()
+        && !preview.noop
+    {
+        spec.started_at = super::verify_prom::mark_start(&ctx).await;
+    }
+
     let done_before = match &plan.resume_of {
         Some(id) => audit::completed_steps(&ctx.journal_path(), id).unwrap_or_default(),
         None => Default::default(),
@@ -330,9 +339,20 @@ pub async fn run(
         }
     }
 
-    if outcome.status == OutcomeStatus::Done {
-        outcome.message = format!("{}: done", plan.request.summary());
-        if let Some(spec) = &plan.verify {
+    let rollout_failed = matches!(
+        &outcome.status,
+        OutcomeStatus::Failed {
+            error: OpError::RolloutFailed(_)
+        }
+    );
+    if rollout_failed {
+        outcome.suggested_rollback = super::verify::rollback_for(&plan.request);
+    }
+    if outcome.status == OutcomeStatus::Done || rollout_failed {
+        if !rollout_failed {
+            outcome.message = format!("{}: done", plan.request.summary());
+        }
+        if let Some(spec) = &verify_spec {
             let cx = StepCtx {
                 ctx: ctx.clone(),
                 op_id: plan.op_id.clone(),
@@ -348,13 +368,22 @@ pub async fn run(
             rec.message = Some(report.summary.clone());
             let _ = journal.append(&rec);
             if report.verdict == super::verify::Verdict::Regressed {
+                outcome.message = if rollout_failed {
+                    format!(
+                        "{}; verification found a regression: {}",
+                        outcome.message, report.summary
+                    )
+                } else {
+                    format!(
+                        "{}: done, but verification found a regression: {}",
+                        plan.request.summary(),
+                        report.summary
+                    )
+                };
                 outcome.status = OutcomeStatus::Regressed;
-                outcome.message = format!(
-                    "{}: done, but verification found a regression: {}",
-                    plan.request.summary(),
-                    report.summary
-                );
                 outcome.suggested_rollback = super::verify::rollback_for(&plan.request);
+            } else if rollout_failed {
+                outcome.message = format!("{}; {}", outcome.message, report.summary);
             } else {
                 outcome.message = format!("{}: done; {}", plan.request.summary(), report.summary);
             }
@@ -383,7 +412,9 @@ pub async fn run(
 
 async fn finish(mut outcome: Outcome, started: Instant, sink: &mpsc::Sender<OpEvent>) -> Outcome {
     outcome.elapsed_ms = started.elapsed().as_millis() as u64;
-    let _ = sink.send(OpEvent::Finished(Box::new(outcome.clone()))).await;
+    let _ = sink
+        .send(OpEvent::Finished(Box::new(outcome.clone())))
+        .await;
     outcome
 }
 

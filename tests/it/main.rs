@@ -15,6 +15,8 @@ mod e2e;
 mod kube_api;
 mod kube_backend;
 mod kubectl_rollout;
+mod ops_scenarios;
+mod ops_support;
 mod monitor_render;
 mod pipelines_render;
 mod prometheus;

@@ -1,0 +1,166 @@
+//! Scenario tests of the engine against the simulated estate: every request each operation makes,
+//! exactly (method, path, content type, body), in order, including refusals.
+use crate::ops_support::{Estate, confirm, prepare, run, shape};
+use serde_json::{Value, json};
+use shipdeck::ops::{OutcomeStatus, Request};
+
+const SSAR: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+const BLUE_WEB: &str = "/apis/apps/v1/namespaces/shop-blue/deployments/web";
+
+fn ssar(ns: &str, verb: &str, resource: &str, sub: Option<&str>, name: &str) -> Value {
+    let mut attrs =
+        json!({"namespace": ns, "verb": verb, "group": "apps", "resource": resource, "name": name});
+    if let Some(s) = sub {
+        attrs["subresource"] = s.into();
+    }
+    json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "metadata": {}, "spec": {"resourceAttributes": attrs}})
+}
+
+/// The ReplicaSet of `deploy` with this revision, from the store.
+fn rs_of_revision(e: &Estate, ns: &str, app: &str, rev: i64) -> Value {
+    let (list, _) = e
+        .demo
+        .store()
+        .list(shipdeck::demo::store::Kind::ReplicaSet, Some(ns));
+    list.into_iter()
+        .find(|rs| {
+            rs["metadata"]["labels"]["app"] == app
+                && rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    == rev.to_string()
+        })
+        .expect("replica set of revision")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_makes_exactly_kubectls_requests() {
+    let mut e = Estate::start(40.0).await;
+    let ctx = e.ctx();
+    let before = e.deploy("shop-blue", "web");
+    let rv = before["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rev: i64 = before["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    e.demo.kube_server().start_recording();
+    let preview = prepare(
+        ctx.clone(),
+        Request::Rollback {
+            app: "web".into(),
+            env: "production".into(),
+            to_revision: None,
+        },
+    )
+    .await;
+    assert!(!preview.noop);
+    assert_eq!(preview.confirm_name.as_deref(), Some("web"));
+    assert!(preview.failed_checks().is_empty(), "{:?}", preview.checks);
+    let text = preview.render_text(120);
+    assert!(text.contains("Template diff"), "{text}");
+    assert!(text.contains("1.4.0"), "{text}");
+
+    // The patch kubectl would send, from the previous revision's ReplicaSet.
+    let rs = rs_of_revision(&e, "shop-blue", "web", rev - 1);
+    let mut template = rs["spec"]["template"].clone();
+    template["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("pod-template-hash");
+    let mut annotations = serde_json::Map::new();
+    for (k, v) in before["metadata"]["annotations"].as_object().unwrap() {
+        if shipdeck::ops::rollback::ANNOTATIONS_TO_SKIP.contains(&k.as_str()) {
+            annotations.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in rs["metadata"]["annotations"].as_object().unwrap() {
+        if !shipdeck::ops::rollback::ANNOTATIONS_TO_SKIP.contains(&k.as_str()) {
+            annotations.insert(k.clone(), v.clone());
+        }
+    }
+    let patch = json!([
+        {"op": "replace", "path": "/metadata/resourceVersion", "value": rv},
+        {"op": "replace", "path": "/spec/template", "value": template},
+        {"op": "replace", "path": "/metadata/annotations", "value": annotations},
+    ]);
+    let jp = Some("application/json-patch+json".to_string());
+    let prepared: Vec<_> = e.recorded();
+    let shapes: Vec<_> = prepared.iter().map(shape).collect();
+    assert_eq!(
+        shapes,
+        vec![
+            (
+                "POST".into(),
+                SSAR.into(),
+                Some("application/json".into()),
+                ssar("shop-blue", "patch", "deployments", None, "web")
+            ),
+            ("GET".into(), BLUE_WEB.into(), None, Value::Null),
+            (
+                "GET".into(),
+                "/apis/apps/v1/namespaces/shop-blue/replicasets".into(),
+                None,
+                Value::Null
+            ),
+            ("PATCH".into(), BLUE_WEB.into(), jp.clone(), patch.clone()),
+        ]
+    );
+    assert_eq!(
+        prepared[2].query.trim_start_matches('&'),
+        "labelSelector=app%3Dweb"
+    );
+    assert_eq!(
+        prepared[3].query.trim_start_matches('&'),
+        "dryRun=All&fieldManager=shipdeck"
+    );
+
+    let (outcome, events) = run(preview, confirm("web")).await;
+    assert_eq!(outcome.status, OutcomeStatus::Done, "{}", outcome.message);
+    assert_eq!(outcome.steps_done, vec!["patch-deployment", "wait-rollout"]);
+    assert!(matches!(
+        events.last(),
+        Some(shipdeck::ops::OpEvent::Finished(_))
+    ));
+    let ran = e.recorded();
+    let lines: Vec<String> = ran
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        shape(&ran[0]),
+        ("GET".into(), BLUE_WEB.into(), None, Value::Null)
+    );
+    assert_eq!(shape(&ran[1]), ("PATCH".into(), BLUE_WEB.into(), jp, patch));
+    assert_eq!(
+        ran[1].query.trim_start_matches('&'),
+        "fieldManager=shipdeck"
+    );
+    // The rollout wait: a list then a watch of the one Deployment.
+    assert_eq!(
+        ran[2].path,
+        "/apis/apps/v1/namespaces/shop-blue/deployments"
+    );
+    assert!(
+        ran[2].query.contains("fieldSelector=metadata.name%3Dweb"),
+        "{}",
+        ran[2].query
+    );
+    let n = ran.len();
+    // The Event: read the uid, then POST the Event.
+    assert_eq!(lines[n - 2], format!("GET {BLUE_WEB}"), "{lines:#?}");
+    assert_eq!(ran[n - 1].method, "POST");
+    assert_eq!(ran[n - 1].path, "/api/v1/namespaces/shop-blue/events");
+    assert_eq!(ran[n - 1].body["reason"], "ShipdeckRollback");
+    assert_eq!(ran[n - 1].body["source"]["component"], "shipdeck");
+    assert_eq!(ran[n - 1].body["involvedObject"]["name"], "web");
+    for r in &ran[3..n - 2] {
+        assert_eq!(r.method, "GET", "only the watch between: {lines:#?}");
+    }
+    let after = e.deploy("shop-blue", "web");
+    assert_eq!(
+        after["spec"]["template"]["spec"]["containers"][0]["image"],
+        template["spec"]["containers"][0]["image"]
+    );
+}
