@@ -428,6 +428,49 @@ pub async fn edge_status(
     })
 }
 
+/// The board's edge data for many apps with a fixed number of calls (zone, DNS records of the
+/// zone, each distinct tunnel's configuration, Access applications), whatever the number of apps.
+pub async fn edge_statuses(
+    client: &CloudflareClient,
+    cfg: &CloudflareConfig,
+    apps: &[String],
+) -> Result<Vec<EdgeStatus>, CfError> {
+    let edges: Vec<Edge> = apps.iter().map(|a| cfg.edge_for(a)).collect();
+    let names: Vec<String> = match client.zone_id(&cfg.zone).await? {
+        Some(zone) => client
+            .dns_records(&zone, None)
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .collect(),
+        None => vec![],
+    };
+    let mut tunnels: Vec<(String, TunnelConfig)> = vec![];
+    for t in edges.iter().filter_map(|e| e.tunnel_id.as_ref()) {
+        if !tunnels.iter().any(|(id, _)| id == t) {
+            let c = client.tunnel_config(&cfg.account_id, t).await?.config;
+            tunnels.push((t.clone(), c));
+        }
+    }
+    let access = client.access_apps(&cfg.account_id, None).await?;
+    Ok(edges
+        .into_iter()
+        .map(|e| EdgeStatus {
+            dns: names.contains(&e.hostname),
+            tunnel_rule: e.tunnel_id.as_ref().is_some_and(|t| {
+                tunnels
+                    .iter()
+                    .any(|(id, c)| id == t && c.has_host(&e.hostname))
+            }),
+            access_app: access.iter().any(|a| match &e.access_app {
+                Some(name) => &a.name == name,
+                None => a.domain.as_deref() == Some(e.hostname.as_str()),
+            }),
+            hostname: e.hostname,
+        })
+        .collect())
+}
+
 /// The Access applications of an app's edge: by configured name, else by domain = hostname.
 pub async fn find_access_apps(
     client: &CloudflareClient,

@@ -2,7 +2,7 @@
 //! envelope's errors (1056, 81044, 7003/7000), 429 + Retry-After, 401, timeouts, edge status.
 use serde_json::{Value, json};
 use shipdeck::backend::cloudflare::{
-    CfError, CloudflareClient, IngressRule, RuleRemoval, TunnelConfig, edge_status,
+    CfError, CloudflareClient, IngressRule, RuleRemoval, TunnelConfig, edge_status, edge_statuses,
 };
 use shipdeck::demo::cloudflare::{CloudflareSeed, CloudflareSim, Fault, start_cloudflare};
 use std::time::{Duration, Instant};
@@ -326,4 +326,46 @@ async fn edge_status_follows_the_entries() {
     assert!(s.dns && !s.tunnel_rule && s.access_app && !s.reachable());
     let s = edge_status(&c, &cfg, "unknown").await.unwrap();
     assert!(!s.dns && !s.tunnel_rule && !s.access_app);
+}
+
+#[tokio::test]
+async fn edge_statuses_cost_a_fixed_number_of_calls() {
+    let (sim, c) = sim(CloudflareSeed::default()).await;
+    let cfg = sim.config();
+    let seed = sim.seed();
+    c.delete_access_app(
+        &seed.account_id,
+        &sim.access_apps()
+            .into_iter()
+            .find(|a| a.domain.as_deref() == Some("api.shop.example"))
+            .unwrap()
+            .id,
+    )
+    .await
+    .unwrap();
+    sim.clear_requests();
+    let apps: Vec<String> = ["web", "api", "worker", "gone"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let all = edge_statuses(&c, &cfg, &apps).await.unwrap();
+    let flags: Vec<(bool, bool, bool)> = all
+        .iter()
+        .map(|s| (s.dns, s.tunnel_rule, s.access_app))
+        .collect();
+    assert_eq!(
+        flags,
+        vec![
+            (true, true, true),
+            (true, true, false),
+            (true, true, true),
+            (false, false, false)
+        ]
+    );
+    assert_eq!(all[3].hostname, "gone.shop.example");
+    // zones, dns_records, one tunnel, access apps: 4 calls for 4 apps (and for 400).
+    assert_eq!(sim.requests().len(), 4, "{:?}", lines(&sim));
+    for (one, app) in all.iter().zip(&apps) {
+        assert_eq!(one, &edge_status(&c, &cfg, app).await.unwrap());
+    }
 }
