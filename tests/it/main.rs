@@ -26,5 +26,6 @@ mod registry;
 mod render;
 mod status;
 mod sunset;
+mod sunset_support;
 mod support_real_servers;
 mod support_traffic;

@@ -1,349 +1,13 @@
-//! Sunset end to end against the simulated estate: Kubernetes (`Demo`), Cloudflare, the registry
-//! and Alertmanager, each behind a recording proxy so every request of every system is seen in one
-//! ordered log. Happy path, Cloudflare 1056, registry 405, and a run killed between steps then
-//! resumed from the journal.
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+//! Sunset end to end against the simulated estate (see `sunset_support`): happy path with every
+//! write in order, Cloudflare 1056, registry 405, read-only refusal, cancel between steps, and a
+//! run killed between steps then resumed from the journal.
+use crate::sunset_support::*;
 use serde_json::{Value, json};
-use shipdeck::backend::alertmanager::{AlertmanagerClient, AlertmanagerConfig};
-use shipdeck::backend::registry::RegistryConfig;
-use shipdeck::config::Config;
-use shipdeck::demo::cloudflare::{CloudflareSeed, CloudflareSim, Fault, start_cloudflare};
-use shipdeck::demo::prometheus::SimServerHandle;
-use shipdeck::demo::registry::{RegistryServer, SimRegistry, serve_registry};
-use shipdeck::demo::store::Kind;
-use shipdeck::demo::{Demo, DemoOptions};
-use shipdeck::ops::audit::{self, AuditRecord};
-use shipdeck::ops::sunset::{self, retired};
-use shipdeck::ops::{
-    Confirmation, Identity, OpContext, OpEvent, Outcome, OutcomeStatus, Preview, Request,
-};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use shipdeck::demo::cloudflare::Fault;
+use shipdeck::ops::audit::AuditRecord;
+use shipdeck::ops::{OpEvent, OutcomeStatus, Request};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// (system, "METHOD path?query", body)
-type Log = Arc<Mutex<Vec<(String, String, String)>>>;
-
-/// A reverse proxy on 127.0.0.1 that records each request before forwarding it.
-async fn tap(system: &'static str, upstream: String, log: Log) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let http = shipdeck::backend::http::client();
-    let app = axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (http, log, upstream) = (http.clone(), log.clone(), upstream.clone());
-            async move {
-                let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-                log.lock().unwrap().push((
-                    system.to_string(),
-                    format!("{method} {pq}"),
-                    String::from_utf8_lossy(&body).to_string(),
-                ));
-                let mut rb = http.request(method, format!("{upstream}{pq}"));
-                for (k, v) in headers.iter() {
-                    if !matches!(k.as_str(), "host" | "content-length" | "connection") {
-                        rb = rb.header(k, v);
-                    }
-                }
-                let resp = match rb.body(body).send().await {
-                    Ok(r) => r,
-                    Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-                };
-                let status = resp.status();
-                let hs = resp.headers().clone();
-                let bytes = resp.bytes().await.unwrap_or_default();
-                let mut out = Response::new(axum::body::Body::from(bytes));
-                *out.status_mut() = status;
-                for (k, v) in hs.iter() {
-                    if !matches!(
-                        k.as_str(),
-                        "transfer-encoding" | "connection" | "content-length"
-                    ) {
-                        out.headers_mut().insert(k, v.clone());
-                    }
-                }
-                out
-            }
-        },
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    url
-}
-
-struct Estate {
-    demo: Demo,
-    cf: CloudflareSim,
-    reg: RegistryServer,
-    _am: SimServerHandle,
-    am_url: String,
-    log: Log,
-    data: tempfile::TempDir,
-    config: Config,
-}
-
-const APP: &str = "worker";
-
-async fn estate(delete_enabled: bool) -> Estate {
-    let demo = Demo::start(DemoOptions {
-        life_every_s: 0,
-        speed: 20.0,
-        ..DemoOptions::default()
-    })
-    .await
-    .unwrap();
-    let log: Log = Arc::default();
-    let data = tempfile::tempdir().unwrap();
-    let mut config = demo.write_config(data.path()).unwrap();
-
-    let kube_tap = tap("kube", demo.kube_url(), log.clone()).await;
-    let kc = data.path().join("kubeconfig-tap");
-    std::fs::write(
-        &kc,
-        demo.kubeconfig_yaml().replace(&demo.kube_url(), &kube_tap),
-    )
-    .unwrap();
-    config.kubeconfig = Some(kc);
-
-    let cf = start_cloudflare(CloudflareSeed::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let origin = cf.url().trim_end_matches("/client/v4").to_string();
-    let cf_tap = tap("cloudflare", origin, log.clone()).await;
-    let mut cfc = cf.config();
-    cfc.url = format!("{cf_tap}/client/v4");
-    config.cloudflare = Some(cfc);
-
-    let registry = SimRegistry::new(delete_enabled);
-    for tag in ["1.0.0", "1.0.1", "1.1.0"] {
-        registry.push_image("shop/worker", tag, &format!("worker {tag}"));
-    }
-    // `latest` shares 1.1.0's digest: one DELETE removes both.
-    registry.push_image("shop/worker", "latest", "worker 1.1.0");
-    registry.push_image("shop/web", "1.5.1", "web 1.5.1");
-    let reg = serve_registry(registry).await.unwrap();
-    let reg_tap = tap("registry", reg.url().to_string(), log.clone()).await;
-    config.registry = Some(RegistryConfig::new(&reg_tap));
-
-    let am = shipdeck::demo::alertmanager::start_alertmanager(
-        Arc::new(demo.world().clone()),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let am_url = am.url();
-    let am_tap = tap("alertmanager", am_url.clone(), log.clone()).await;
-    config.alertmanager = Some(AlertmanagerConfig::new(am_tap));
-
-    Estate {
-        demo,
-        cf,
-        reg,
-        _am: am,
-        am_url,
-        log,
-        data,
-        config,
-    }
-}
-
-impl Estate {
-    fn ctx(&self) -> Arc<OpContext> {
-        Arc::new(
-            OpContext::new(self.config.clone(), false)
-                .with_data_dir(self.data.path().join("data"))
-                .with_identity(Identity {
-                    user: "ana".into(),
-                    host: "bastion".into(),
-                }),
-        )
-    }
-
-    async fn prepare(&self, resume: bool) -> Preview {
-        let req = Request::Sunset {
-            app: APP.into(),
-            resume,
-        };
-        shipdeck::ops::prepare(self.ctx(), req).await.unwrap()
-    }
-
-    fn take_log(&self) -> Vec<(String, String, String)> {
-        std::mem::take(&mut *self.log.lock().unwrap())
-    }
-
-    fn journal(&self) -> Vec<AuditRecord> {
-        audit::read(&self.data.path().join("data").join("audit.jsonl")).unwrap()
-    }
-
-    fn kube_left(&self) -> Vec<String> {
-        let mut out = vec![];
-        for ns in ["shop-develop", "shop-green", "shop-blue"] {
-            for kind in [Kind::Deployment, Kind::Service, Kind::Ingress] {
-                let (items, _) = self.demo.store().list(kind, Some(ns));
-                for o in items.iter() {
-                    if o["metadata"]["name"] == APP {
-                        out.push(format!("{kind:?} {ns}"));
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-fn confirm() -> Confirmation {
-    Confirmation {
-        typed_name: Some(APP.into()),
-        override_reason: None,
-    }
-}
-
-async fn run(preview: Preview) -> (Outcome, Vec<OpEvent>) {
-    let (tx, mut rx) = mpsc::channel(1024);
-    let out = shipdeck::ops::run(preview, confirm(), tx, CancellationToken::new()).await;
-    let mut events = vec![];
-    while let Ok(e) = rx.try_recv() {
-        events.push(e);
-    }
-    (out, events)
-}
-
-/// Only the writes, as (system, request line).
-fn writes(log: &[(String, String, String)]) -> Vec<(String, String)> {
-    log.iter()
-        .filter(|(_, l, _)| !l.starts_with("GET ") && !l.starts_with("HEAD "))
-        .filter(|(_, l, _)| !l.contains("selfsubjectaccessreviews"))
-        .map(|(s, l, _)| (s.clone(), l.clone()))
-        .collect()
-}
-
-fn expected_writes(
-    e: &Estate,
-    digests: &[String],
-    record: &str,
-    access: &str,
-) -> Vec<(String, String)> {
-    let seed = e.cf.seed();
-    let w = |s: &str, l: String| (s.to_string(), l);
-    let mut out = vec![
-        w(
-            "cloudflare",
-            format!(
-                "PUT /client/v4/accounts/{}/cfd_tunnel/{}/configurations",
-                seed.account_id, seed.tunnel_id
-            ),
-        ),
-        w(
-            "cloudflare",
-            format!(
-                "DELETE /client/v4/zones/{}/dns_records/{record}",
-                seed.zone_id
-            ),
-        ),
-        w(
-            "cloudflare",
-            format!(
-                "DELETE /client/v4/accounts/{}/access/apps/{access}",
-                seed.account_id
-            ),
-        ),
-    ];
-    for ns in ["shop-develop", "shop-green", "shop-blue"] {
-        out.push(w(
-            "kube",
-            format!("PATCH /apis/apps/v1/namespaces/{ns}/deployments/worker/scale?&fieldManager=shipdeck"),
-        ));
-        out.push(w(
-            "kube",
-            format!("DELETE /apis/apps/v1/namespaces/{ns}/deployments/worker?"),
-        ));
-        out.push(w(
-            "kube",
-            format!("DELETE /api/v1/namespaces/{ns}/services/worker?"),
-        ));
-        out.push(w(
-            "kube",
-            format!("DELETE /apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/worker?"),
-        ));
-    }
-    out.push(w("alertmanager", "POST /api/v2/silences".into()));
-    for d in digests {
-        out.push(w(
-            "registry",
-            format!("DELETE /v2/shop/worker/manifests/{d}"),
-        ));
-    }
-    out
-}
-
-fn ids(e: &Estate) -> (String, String) {
-    let record =
-        e.cf.dns_records()
-            .into_iter()
-            .find(|r| r.name == "worker.shop.example")
-            .unwrap()
-            .id;
-    let access =
-        e.cf.access_apps()
-            .into_iter()
-            .find(|a| a.domain.as_deref() == Some("worker.shop.example"))
-            .unwrap()
-            .id;
-    (record, access)
-}
-
-fn worker_digests(e: &Estate) -> Vec<String> {
-    let r = e.reg.registry();
-    let mut v = vec![];
-    for t in ["1.0.0", "1.0.1", "1.1.0"] {
-        v.push(r.digest("shop/worker", t).unwrap());
-    }
-    v
-}
-
-async fn assert_all_gone(e: &Estate) {
-    assert_eq!(e.kube_left(), Vec::<String>::new());
-    let ingress = e.cf.ingress();
-    assert!(
-        ingress
-            .iter()
-            .all(|r| r.hostname.as_deref() != Some("worker.shop.example"))
-    );
-    assert_eq!(ingress.len(), 3, "web, api and the catch-all remain");
-    assert!(ingress.last().unwrap().is_catch_all());
-    assert!(
-        e.cf.dns_records()
-            .iter()
-            .all(|r| r.name != "worker.shop.example")
-    );
-    assert!(
-        e.cf.access_apps()
-            .iter()
-            .all(|a| a.domain.as_deref() != Some("worker.shop.example"))
-    );
-    assert_eq!(e.cf.access_apps().len(), 2);
-    assert!(e.reg.registry().tags("shop/worker").is_empty());
-    assert_eq!(e.reg.registry().tags("shop/web"), vec!["1.5.1"]);
-    // Other apps untouched.
-    let (deps, _) = e.demo.store().list(Kind::Deployment, Some("shop-blue"));
-    assert_eq!(deps.len(), 2);
-    let am = AlertmanagerClient::with_timeout(&e.am_url, Duration::from_secs(5));
-    let silences = am.silences(&["app=\"worker\"".into()]).await.unwrap();
-    let s: Vec<_> = silences
-        .iter()
-        .filter(|s| {
-            s.matchers.len() == 1 && s.matchers[0].name == "app" && s.matchers[0].value == "worker"
-        })
-        .collect();
-    assert_eq!(s.len(), 1, "{silences:?}");
-    assert!(s[0].ends_at.as_second() - jiff::Timestamp::now().as_second() > 9 * 365 * 86_400);
-    assert_eq!(s[0].created_by, "ana");
-    assert!(retired::is_retired(&e.data.path().join("data"), APP));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sunset_removes_everything_in_order_and_reports() {
@@ -596,21 +260,138 @@ async fn killed_between_steps_then_resume_does_nothing_twice() {
     assert!(err.to_string().contains("nothing to resume"), "{err}");
 }
 
-fn sunset_step_names() -> Vec<String> {
-    let mut v: Vec<String> = vec![
-        sunset::STEP_TUNNEL.into(),
-        sunset::STEP_DNS.into(),
-        sunset::STEP_ACCESS.into(),
-    ];
-    for env in ["develop", "staging", "production"] {
-        v.push(sunset::step_scale(env));
-        v.push(sunset::step_delete(env));
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_refuses_before_any_write() {
+    let e = estate(true).await;
+    let ctx = std::sync::Arc::new(
+        shipdeck::ops::OpContext::new(e.config.clone(), true)
+            .with_data_dir(e.data.path().join("data")),
+    );
+    let req = Request::Sunset {
+        app: APP.into(),
+        resume: false,
+    };
+    let preview = shipdeck::ops::prepare(ctx, req).await.unwrap();
+    let hard: Vec<&str> = preview
+        .hard_failures()
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(hard, vec!["read-only"; 3]);
+    e.take_log();
+    let (out, _) = run(preview).await;
+    assert!(
+        matches!(out.status, OutcomeStatus::Refused { .. }),
+        "{:?}",
+        out.status
+    );
+    assert_eq!(out.exit_code(), 3);
+    assert_eq!(writes(&e.take_log()), vec![]);
+    assert_eq!(e.kube_left().len(), 7);
+    assert_eq!(e.journal().last().unwrap().phase, "refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_between_steps_says_what_was_done_and_resume_continues() {
+    let e = estate(true).await;
+    let preview = e.prepare(false).await;
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::channel(1);
+    let task = tokio::spawn(shipdeck::ops::run(preview, confirm(), tx, cancel.clone()));
+    let mut seen = vec![];
+    while let Some(ev) = rx.recv().await {
+        if let OpEvent::StepDone { index: 2, .. } = ev {
+            cancel.cancel();
+        }
+        seen.push(ev);
     }
-    v.extend([
-        sunset::STEP_SILENCE.to_string(),
-        sunset::STEP_RETIRE.to_string(),
-        sunset::STEP_REGISTRY.to_string(),
-        sunset::STEP_REPORT.to_string(),
-    ]);
-    v
+    let out = task.await.unwrap();
+    assert_eq!(out.status, OutcomeStatus::Cancelled, "{}", out.message);
+    assert_eq!(out.exit_code(), 4);
+    // The runner looks at the token before each step: the cancel lands before the next one
+    // that had not started yet.
+    let names = sunset_step_names();
+    let n = out.steps_done.len();
+    assert!((3..names.len()).contains(&n), "{:?}", out.steps_done);
+    assert_eq!(out.steps_done, names[..n].to_vec());
+    assert!(
+        out.message.contains(&format!("not done: {}", names[n])),
+        "{}",
+        out.message
+    );
+    assert!(
+        e.journal()
+            .iter()
+            .all(|r| r.step.as_ref().is_none_or(|s| names[..n].contains(&s.name)))
+    );
+    let (out, _) = run(e.prepare(true).await).await;
+    assert_eq!(out.status, OutcomeStatus::Done, "{}", out.message);
+    assert_all_gone(&e).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_lists_every_object_and_its_json_is_stable() {
+    let e = estate(true).await;
+    let preview = e.prepare(false).await;
+    let v = preview.to_json();
+    assert_eq!(
+        v["request"],
+        json!({"op": "sunset", "app": "worker", "resume": false})
+    );
+    assert_eq!(v["confirm_name"], "worker");
+    let dels = v["deletions"].as_array().unwrap();
+    let find = |kind: &str| -> Vec<String> {
+        dels.iter()
+            .filter(|d| d["kind"] == kind)
+            .map(|d| {
+                format!(
+                    "{} | {}",
+                    d["name"].as_str().unwrap(),
+                    d["scope"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let seed = e.cf.seed();
+    assert_eq!(
+        find("tunnel_ingress"),
+        vec![format!("worker.shop.example | tunnel {}", seed.tunnel_id)]
+    );
+    assert_eq!(
+        find("dns_record"),
+        vec![format!(
+            "CNAME worker.shop.example → {}.cfargotunnel.com | zone shop.example",
+            seed.tunnel_id
+        )]
+    );
+    assert_eq!(
+        find("access_app"),
+        vec![format!(
+            "worker (production) (worker.shop.example) | account {}",
+            seed.account_id
+        )]
+    );
+    assert_eq!(
+        find("deployment"),
+        vec![
+            "worker | shop-develop (develop)",
+            "worker | shop-green (staging)",
+            "worker | shop-blue (production)"
+        ]
+    );
+    assert_eq!(find("ingress"), vec!["worker | shop-blue (production)"]);
+    let digests = worker_digests(&e);
+    assert_eq!(
+        find("tag"),
+        vec![
+            format!("1.0.0 @ {} | shop/worker", digests[0]),
+            format!("1.0.1 @ {} | shop/worker", digests[1]),
+            format!("1.1.0 @ {} | shop/worker", digests[2]),
+            format!("latest @ {} | shop/worker", digests[2]),
+        ]
+    );
+    // The preview wrote nothing.
+    assert_eq!(writes(&e.take_log()), vec![]);
+    let text = preview.render_text(100);
+    assert!(text.contains("worker.shop.example"), "{text}");
 }
