@@ -157,7 +157,12 @@ pub async fn run_request(
         Err(e) => return fail(out, &e, None),
     };
     if !json {
-        let width = crossterm::terminal::size().map(|(w, _)| w).unwrap_or(100);
+        // Clip to the terminal; a pipe or file gets whole lines.
+        let width = if std::io::stdout().is_terminal() {
+            crossterm::terminal::size().map(|(w, _)| w).unwrap_or(100)
+        } else {
+            u16::MAX
+        };
         let _ = write!(out, "{}", preview.render_text(width));
     }
     let confirm_base = Confirmation {

@@ -24,6 +24,10 @@ pub struct OpsConfig {
     /// normally fails it first).
     #[serde(default = "default_rollout_timeout")]
     pub rollout_timeout_secs: u64,
+    /// How long the API server may stay unreachable while a rollout is watched before the step
+    /// fails (the rollout itself goes on).
+    #[serde(default = "default_unreachable")]
+    pub api_unreachable_secs: u64,
     /// Where the app × environment locks live: `file` (the data directory; one machine) is the only
     /// kind for now.
     #[serde(default = "default_lock")]
@@ -45,6 +49,9 @@ fn default_p99_factor() -> f64 {
 fn default_rollout_timeout() -> u64 {
     900
 }
+fn default_unreachable() -> u64 {
+    30
+}
 fn default_lock() -> String {
     "file".into()
 }
@@ -56,6 +63,7 @@ impl Default for OpsConfig {
             regression_error_ratio_delta: default_error_delta(),
             regression_p99_factor: default_p99_factor(),
             rollout_timeout_secs: default_rollout_timeout(),
+            api_unreachable_secs: default_unreachable(),
             lock: default_lock(),
             skip_verify: false,
         }

@@ -165,12 +165,9 @@ pub fn resource_version(d: &Deployment) -> String {
     d.metadata.resource_version.clone().unwrap_or_default()
 }
 
-/// How long the API server may stay unreachable while we wait for a rollout.
-pub const UNREACHABLE_GRACE: Duration = Duration::from_secs(30);
-
 /// Waits until the Deployment's rollout completes by kubectl's rules (watching it), with progress
 /// events. Fails on ProgressDeadlineExceeded, on the timeout, or when the API server stays
-/// unreachable for `UNREACHABLE_GRACE`; cancellation stops waiting (the rollout continues).
+/// unreachable for `[ops] api_unreachable_secs`; cancellation stops waiting (the rollout continues).
 pub async fn wait_rollout(
     cx: &StepCtx,
     client: &kube::Client,
@@ -186,6 +183,7 @@ pub async fn wait_rollout(
     let deadline = Instant::now() + timeout;
     let mut down_since: Option<Instant> = None;
     let mut last_message = String::new();
+    let grace = Duration::from_secs(cx.ctx.ops().api_unreachable_secs);
     loop {
         let next = tokio::select! {
             _ = cx.cancel.cancelled() => {
@@ -215,7 +213,7 @@ pub async fn wait_rollout(
             Err(e) => {
                 let since = *down_since.get_or_insert_with(Instant::now);
                 let why = crate::backend::kube::client::describe_watcher(&e);
-                if since.elapsed() >= UNREACHABLE_GRACE {
+                if since.elapsed() >= grace {
                     return Err(OpError::backend(
                         "kubernetes",
                         format!(

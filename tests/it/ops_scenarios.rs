@@ -26,7 +26,8 @@ fn rs_of_revision(e: &Estate, ns: &str, app: &str, rev: i64) -> Value {
         .find(|rs| {
             rs["metadata"]["labels"]["app"] == app
                 && rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
-                    == rev.to_string()
+                    .as_str()
+                    .is_some_and(|r| r == rev.to_string())
         })
         .expect("replica set of revision")
 }
