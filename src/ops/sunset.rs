@@ -348,6 +348,14 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
     if app.trim().is_empty() {
         return Err(OpError::Usage("sunset: which app?".into()));
     }
+    let apps = &ctx.config.apps;
+    if !apps.is_empty() && !apps.iter().any(|a| a.name == app) {
+        let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+        return Err(OpError::Usage(format!(
+            "unknown app `{app}` (configured: {})",
+            names.join(", ")
+        )));
+    }
     let resume_of = if *resume {
         let id = audit::last_resumable(&ctx.journal_path(), "sunset", &app)?;
         Some(id.ok_or_else(|| {
@@ -371,9 +379,10 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
 
     let mut preview = Preview::new(ctx.clone(), plan);
     for (env, _) in &t.envs {
-        preview.checks.push(check_read_only(&ctx, env));
-        preview.checks.push(check_lock(&ctx, &app, env));
+        preview.checks.push(super::checks::read_only(&ctx, env));
+        preview.checks.push(super::checks::lock(&ctx, &app, env));
     }
+    preview.checks.extend(access_checks(&ctx, &t).await);
     match inventory(&ctx, &t).await {
         Ok(inv) => {
             preview.deletions = inv.deletions(&t);
@@ -430,27 +439,28 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
     Ok(preview)
 }
 
-/// Read-only (global, `--read-only` or per environment): never overridable.
-fn check_read_only(ctx: &OpContext, env: &str) -> Check {
-    let title = format!("writable ({env})");
-    if ctx.env_read_only(env) {
-        Check::fail(
-            "read-only",
-            title,
-            "read-only (--read-only or read_only = true)",
-        )
-    } else {
-        Check::pass("read-only", title, "mutations allowed")
+/// One SelfSubjectAccessReview per Kubernetes write, per environment.
+async fn access_checks(ctx: &OpContext, t: &Target) -> Vec<Check> {
+    use super::checks::Write;
+    let name = Some(t.deployment.as_str());
+    let writes = [
+        Write::new("patch", "apps", "deployments", name).subresource("scale"),
+        Write::new("delete", "apps", "deployments", name),
+        Write::new("delete", "", "services", name),
+        Write::new("delete", "networking.k8s.io", "ingresses", name),
+    ];
+    let mut out = vec![];
+    for (env, ns) in &t.envs {
+        match ctx.kube(env).await {
+            Ok(client) => out.extend(super::checks::access(&client, env, ns, &writes).await),
+            Err(e) => out.push(Check::fail(
+                "access",
+                format!("reach Kubernetes ({env})"),
+                e.to_string(),
+            )),
+        }
     }
-}
-
-/// One operation per app × environment.
-fn check_lock(ctx: &OpContext, app: &str, env: &str) -> Check {
-    let title = format!("no other operation on {app} in {env}");
-    match super::lock::holder(ctx, app, env) {
-        Some(h) => Check::fail("lock", title, format!("running: {h}")),
-        None => Check::pass("lock", title, "free"),
-    }
+    out
 }
 
 pub(crate) fn silence_active(s: &Silence) -> bool {

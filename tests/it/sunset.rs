@@ -17,6 +17,15 @@ async fn sunset_removes_everything_in_order_and_reports() {
     let preview = e.prepare(false).await;
     assert_eq!(preview.confirm_name.as_deref(), Some(APP));
     assert!(preview.failed_checks().is_empty(), "{:?}", preview.checks);
+    let reviews: Vec<&str> = preview
+        .checks
+        .iter()
+        .filter(|c| c.id == "access")
+        .map(|c| c.title.as_str())
+        .collect();
+    assert_eq!(reviews.len(), 12, "{reviews:?}");
+    assert!(reviews.contains(&"may patch deployments/scale in shop-blue (production)"));
+    assert!(reviews.contains(&"may delete ingresses in shop-develop (develop)"));
     let del: Vec<(String, String, String)> = preview
         .deletions
         .iter()
@@ -394,4 +403,21 @@ async fn preview_lists_every_object_and_its_json_is_stable() {
     assert_eq!(writes(&e.take_log()), vec![]);
     let text = preview.render_text(100);
     assert!(text.contains("worker.shop.example"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_app_is_a_usage_error() {
+    let e = estate(true).await;
+    let err = shipdeck::ops::prepare(
+        e.ctx(),
+        Request::Sunset {
+            app: "wrker".into(),
+            resume: false,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("unknown app `wrker`"), "{err}");
+    assert_eq!(writes(&e.take_log()), vec![]);
 }
