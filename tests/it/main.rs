@@ -16,6 +16,7 @@ mod e2e;
 mod kube_api;
 mod kube_backend;
 mod kubectl_rollout;
+mod ops_failures;
 mod ops_kubectl;
 mod ops_scenarios;
 mod ops_support;
