@@ -119,7 +119,7 @@ impl Inventory {
                 "kubernetes",
                 kind,
                 name.clone(),
-                format!("{ns} ({env})"),
+                format!("{ns} in {env}"),
             ));
         }
         for (tag, digest) in &self.tags {
@@ -193,13 +193,20 @@ pub(crate) async fn inventory(ctx: &OpContext, t: &Target) -> Result<Inventory, 
                 .config
                 .has_host(&e.edge.hostname);
         }
-        if let Some(zone) = e.client.zone_id(&e.cfg.zone).await.map_err(cf_err)? {
-            inv.dns = e
-                .client
-                .dns_records(&zone, Some(&e.edge.hostname))
-                .await
-                .map_err(cf_err)?;
-        }
+        let Some(zone) = e.client.zone_id(&e.cfg.zone).await.map_err(cf_err)? else {
+            return Err(OpError::backend(
+                "cloudflare",
+                format!(
+                    "zone {} not found (check [cloudflare] zone and the token's zones)",
+                    e.cfg.zone
+                ),
+            ));
+        };
+        inv.dns = e
+            .client
+            .dns_records(&zone, Some(&e.edge.hostname))
+            .await
+            .map_err(cf_err)?;
         inv.access = find_access_apps(&e.client, &e.cfg, &e.edge)
             .await
             .map_err(cf_err)?;

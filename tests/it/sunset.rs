@@ -383,12 +383,12 @@ async fn preview_lists_every_object_and_its_json_is_stable() {
     assert_eq!(
         find("deployment"),
         vec![
-            "worker | shop-develop (develop)",
-            "worker | shop-green (staging)",
-            "worker | shop-blue (production)"
+            "worker | shop-develop in develop",
+            "worker | shop-green in staging",
+            "worker | shop-blue in production"
         ]
     );
-    assert_eq!(find("ingress"), vec!["worker | shop-blue (production)"]);
+    assert_eq!(find("ingress"), vec!["worker | shop-blue in production"]);
     let digests = worker_digests(&e);
     assert_eq!(
         find("tag"),
