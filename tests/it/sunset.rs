@@ -421,3 +421,55 @@ async fn unknown_app_is_a_usage_error() {
     assert!(err.to_string().contains("unknown app `wrker`"), "{err}");
     assert_eq!(writes(&e.take_log()), vec![]);
 }
+
+/// `shipdeck sunset` through the real binary: dry run, a failure (exit 1), `--resume` (exit 0),
+/// and nothing left to resume (exit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_dry_run_failure_and_resume_exit_codes() {
+    let e = estate(true).await;
+    let file = e.data.path().join("sunset-config.toml");
+    std::fs::write(&file, toml::to_string(&e.config).unwrap()).unwrap();
+    let data = e.data.path().join("data");
+    let shipdeck = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
+        cmd.arg("--config")
+            .arg(&file)
+            .args(args)
+            .env("SHIPDECK_DATA_DIR", &data)
+            .env("SHIPDECK_USER", "ana")
+            .stdin(std::process::Stdio::null());
+        async move {
+            let out = cmd.output().await.unwrap();
+            (
+                out.status.code().unwrap(),
+                String::from_utf8_lossy(&out.stdout).to_string(),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            )
+        }
+    };
+    let (code, stdout, stderr) = shipdeck(&["sunset", APP, "--dry-run"]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("tunnel_ingress worker.shop.example"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Dry run: nothing was changed."), "{stdout}");
+    assert_eq!(writes(&e.take_log()), vec![]);
+
+    e.cf.inject(Fault::bad_tunnel_config());
+    let (code, stdout, stderr) = shipdeck(&["sunset", APP, "--yes"]).await;
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("1056"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(e.kube_left().len(), 7);
+
+    let (code, stdout, stderr) = shipdeck(&["sunset", APP, "--resume", "--yes"]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_all_gone(&e).await;
+
+    let (code, stdout, stderr) = shipdeck(&["sunset", APP, "--resume", "--yes"]).await;
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(stderr.contains("nothing to resume"), "{stderr}");
+}
