@@ -34,6 +34,12 @@ pub enum CfError {
     /// Refused before sending: a tunnel configuration whose last rule is not a catch-all.
     #[error("refusing to write tunnel {tunnel}: the last ingress rule must be a catch-all")]
     NoCatchAll { tunnel: String },
+    /// The tunnel is configured by cloudflared's local file (`source: local`): the API's
+    /// configuration does not apply, so there is nothing the API can remove.
+    #[error(
+        "tunnel {tunnel} is locally configured (source: local): remove the ingress rule from its cloudflared config file"
+    )]
+    LocalTunnel { tunnel: String },
     #[error("timed out")]
     Timeout,
     #[error("unreachable: {0}")]
@@ -228,6 +234,11 @@ impl CloudflareClient {
         hostname: &str,
     ) -> Result<RuleRemoval, CfError> {
         let current = self.tunnel_config(account_id, tunnel_id).await?;
+        if current.source.as_deref() == Some("local") {
+            return Err(CfError::LocalTunnel {
+                tunnel: tunnel_id.to_string(),
+            });
+        }
         let (next, rules) = current.config.without_host(hostname);
         if rules == 0 {
             return Ok(RuleRemoval::AlreadyGone);

@@ -150,6 +150,7 @@ impl SimRequest {
 struct Tunnel {
     version: u64,
     config: Value,
+    source: &'static str,
 }
 
 struct State {
@@ -230,6 +231,7 @@ impl State {
             Tunnel {
                 version: 1,
                 config: json!({"ingress": ingress, "warp-routing": {"enabled": false}}),
+                source: "cloudflare",
             },
         );
         st
@@ -350,6 +352,18 @@ impl CloudflareSim {
     pub fn tunnel_version(&self) -> u64 {
         self.with(|s| s.tunnels.get(&s.seed.tunnel_id).map_or(0, |t| t.version))
             .unwrap_or(0)
+    }
+
+    /// Makes the tunnel locally managed (`source: local`, as after `cloudflared tunnel run` with a
+    /// config file): its API configuration is then empty.
+    pub fn make_tunnel_local(&self) {
+        self.with(|s| {
+            let id = s.seed.tunnel_id.clone();
+            if let Some(t) = s.tunnels.get_mut(&id) {
+                t.source = "local";
+                t.config = json!({});
+            }
+        });
     }
 
     pub fn dns_records(&self) -> Vec<DnsRecord> {
@@ -615,7 +629,7 @@ fn route(
 fn tunnel_result(account: &str, tunnel: &str, t: &Tunnel) -> Value {
     json!({
         "tunnel_id": tunnel, "account_id": account, "version": t.version,
-        "source": "cloudflare", "created_at": "2026-01-05T10:00:00Z", "config": t.config,
+        "source": t.source, "created_at": "2026-01-05T10:00:00Z", "config": t.config,
     })
 }
 

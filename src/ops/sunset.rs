@@ -69,6 +69,8 @@ pub(crate) struct Target {
 #[derive(Debug, Default)]
 pub(crate) struct Inventory {
     pub tunnel_rule: bool,
+    /// The tunnel is configured by a local file (`source: local`): the API cannot remove the rule.
+    pub tunnel_local: bool,
     pub dns: Vec<DnsRecord>,
     pub access: Vec<AccessApp>,
     /// (environment, namespace, kind, name) of the Kubernetes objects present.
@@ -185,13 +187,13 @@ pub(crate) async fn inventory(ctx: &OpContext, t: &Target) -> Result<Inventory, 
     let mut inv = Inventory::default();
     if let Some(e) = &t.edge {
         if let Some(tunnel) = &e.edge.tunnel_id {
-            inv.tunnel_rule = e
+            let tc = e
                 .client
                 .tunnel_config(&e.cfg.account_id, tunnel)
                 .await
-                .map_err(cf_err)?
-                .config
-                .has_host(&e.edge.hostname);
+                .map_err(cf_err)?;
+            inv.tunnel_local = tc.source.as_deref() == Some("local");
+            inv.tunnel_rule = tc.config.has_host(&e.edge.hostname);
         }
         let Some(zone) = e.client.zone_id(&e.cfg.zone).await.map_err(cf_err)? else {
             return Err(OpError::backend(
@@ -393,6 +395,19 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
     match inventory(&ctx, &t).await {
         Ok(inv) => {
             preview.deletions = inv.deletions(&t);
+            if inv.tunnel_local
+                && let Some(e) = &t.edge
+            {
+                preview.checks.push(Check::fail(
+                    "cloudflare-tunnel",
+                    "tunnel managed through the Cloudflare API",
+                    format!(
+                        "tunnel {} is locally configured (source: local): remove the rule for {} from its cloudflared config file, then set tunnel_id = \"\" in [cloudflare.edge.{app}]",
+                        e.edge.tunnel_id.as_deref().unwrap_or("-"),
+                        e.edge.hostname
+                    ),
+                ));
+            }
             preview.noop = inv.empty(&t) && resume_of.is_none();
             if preview.noop {
                 preview

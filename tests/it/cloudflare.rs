@@ -369,3 +369,17 @@ async fn edge_statuses_cost_a_fixed_number_of_calls() {
         assert_eq!(one, &edge_status(&c, &cfg, app).await.unwrap());
     }
 }
+
+#[tokio::test]
+async fn a_locally_configured_tunnel_is_not_written() {
+    let (sim, c) = sim(CloudflareSeed::default()).await;
+    let seed = sim.seed();
+    sim.make_tunnel_local();
+    let e = c
+        .remove_ingress_rule(&seed.account_id, &seed.tunnel_id, "web.shop.example")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CfError::LocalTunnel { .. }), "{e}");
+    assert!(e.to_string().contains("cloudflared config file"), "{e}");
+    assert!(sim.requests().iter().all(|r| r.method == "GET"));
+}

@@ -473,3 +473,33 @@ async fn cli_dry_run_failure_and_resume_exit_codes() {
     assert_eq!(code, 2, "{stdout}\n{stderr}");
     assert!(stderr.contains("nothing to resume"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locally_configured_tunnel_is_refused_in_the_preview() {
+    let mut e = estate(true).await;
+    e.cf.make_tunnel_local();
+    let preview = e.prepare(false).await;
+    let hard: Vec<String> = preview
+        .hard_failures()
+        .iter()
+        .map(|c| c.detail.clone())
+        .collect();
+    assert_eq!(hard.len(), 1, "{hard:?}");
+    assert!(hard[0].contains("source: local"), "{hard:?}");
+    e.take_log();
+    let (out, _) = run(preview).await;
+    assert!(matches!(out.status, OutcomeStatus::Refused { .. }));
+    assert_eq!(writes(&e.take_log()), vec![]);
+    // The documented way out: no tunnel for this app.
+    let cf = e.config.cloudflare.as_mut().unwrap();
+    cf.edge.insert(
+        APP.into(),
+        shipdeck::backend::cloudflare::EdgeConfig {
+            tunnel_id: Some(String::new()),
+            ..Default::default()
+        },
+    );
+    let preview = e.prepare(false).await;
+    assert!(preview.failed_checks().is_empty(), "{:?}", preview.checks);
+    assert_eq!(preview.plan.steps[0].name, "cloudflare-dns-record");
+}

@@ -107,7 +107,12 @@ impl CloudflareConfig {
                     .replace("{app}", app)
                     .replace("{zone}", &self.zone)
             }),
-            tunnel_id: over.tunnel_id.or_else(|| self.tunnel_id.clone()),
+            // An empty override means "this app has no tunnel".
+            tunnel_id: match over.tunnel_id {
+                Some(t) if t.is_empty() => None,
+                Some(t) => Some(t),
+                None => self.tunnel_id.clone(),
+            },
             access_app: over.access_app,
         }
     }
@@ -354,6 +359,9 @@ mod tests {
             },
         );
         let e = c.edge_for("api");
+        assert_eq!(e.tunnel_id.as_deref(), Some("tun"));
+        c.edge.get_mut("api").unwrap().tunnel_id = Some(String::new());
+        assert_eq!(c.edge_for("api").tunnel_id, None);
         assert_eq!(e.hostname, "www.shop.example");
         assert_eq!(e.access_app.as_deref(), Some("API"));
     }

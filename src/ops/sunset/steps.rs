@@ -50,6 +50,7 @@ impl TunnelRule {
             Ok(RuleRemoval::AlreadyGone) => Ok(StepOutput::already(format!(
                 "tunnel {tunnel} has no ingress rule for {host}"
             ))),
+            Err(err @ CfError::LocalTunnel { .. }) => Err(cf_err(err)),
             Err(err @ CfError::NoCatchAll { .. }) => Err(OpError::backend(
                 "cloudflare",
                 format!("{err}: tunnel {tunnel}'s current configuration does not end with a catch-all rule; fix it in Cloudflare, then resume"),
