@@ -90,14 +90,11 @@ pub async fn build(
     }
     let rv = super::kube::resource_version(&c.deployment);
     let before = super::kube::template_of(&c.deployment);
-    let after = super::kube::patch_deployment(
-        &client,
-        &c.namespace,
-        &name,
-        &c.body.with_rv(&rv).to_kube()?,
-        true,
-    )
-    .await?;
+    // The dry-run carries no precondition: the controller's status updates move the
+    // resourceVersion all the time, and nothing is written anyway.
+    let after =
+        super::kube::patch_deployment(&client, &c.namespace, &name, &c.body.to_kube()?, true)
+            .await?;
     preview.diffs.push(TemplateDiff {
         env: c.env.clone(),
         object: format!("deployment/{name}"),
@@ -118,6 +115,7 @@ pub async fn build(
             name: name.clone(),
             patch: c.body,
             resource_version: rv,
+            previewed: super::steps::user_view(&c.deployment),
             effect: c.effect,
         },
     ));

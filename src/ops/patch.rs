@@ -237,7 +237,7 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
                 p.checks = checks_out;
                 return Ok(p);
             }
-            let answered = super::steps::scale(&client, &ns, &name, *n, &rv, true).await?;
+            let answered = super::steps::scale(&client, &ns, &name, *n, "", true).await?;
             p.notes
                 .push(format!("replicas {current} → {answered} (server dry-run)"));
             p.plan.steps.push(Step::new(
@@ -250,6 +250,7 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
                     name: name.clone(),
                     replicas: *n,
                     resource_version: rv,
+                    previewed: super::steps::user_view(&d),
                 },
             ));
             if !paused {

@@ -200,5 +200,9 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
     )
     .await?;
     preview.images = changes;
+    // Record the resolved source, so the journal and the Event say where the image came from.
+    if let Request::Promote { from: f @ None, .. } = &mut preview.plan.request {
+        *f = Some(from);
+    }
     Ok(preview)
 }

@@ -148,10 +148,7 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
     let after = if paused {
         None
     } else {
-        Some(
-            super::kube::patch_deployment(&client, &ns, &name, &body.with_rv(&rv).to_kube()?, true)
-                .await?,
-        )
+        Some(super::kube::patch_deployment(&client, &ns, &name, &body.to_kube()?, true).await?)
     };
     let after_template = after
         .as_ref()
@@ -189,6 +186,7 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
             name: name.clone(),
             patch: body,
             resource_version: rv,
+            previewed: super::steps::user_view(&d),
             effect: Effect::Template(template),
         },
     ));

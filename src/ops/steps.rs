@@ -111,14 +111,43 @@ pub fn templates_equal_ignoring_hash(a: &Value, b: &Value) -> bool {
     strip(a) == strip(b)
 }
 
-/// PATCH a Deployment with the previewed resourceVersion. If the object changed since the
-/// preview: already done when its effect is there, else a 409-style conflict (no write).
+/// What people (not controllers) change on a Deployment: spec, labels and annotations other
+/// than the controller's `deployment.kubernetes.io/*`. Status updates move the resourceVersion
+/// without changing this, and are not a concurrent change.
+pub fn user_view(d: &Deployment) -> Value {
+    let annotations: std::collections::BTreeMap<&String, &String> = d
+        .metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| !k.starts_with("deployment.kubernetes.io/"))
+        .collect();
+    json!({"spec": d.spec, "labels": d.metadata.labels, "annotations": annotations})
+}
+
+/// The resourceVersion to send: the previewed one, or the current one when only the controller
+/// touched the object since (status); `None` when someone changed what the preview showed.
+fn precondition(previewed_rv: &str, previewed: &Value, current: &Deployment) -> Option<String> {
+    let rv = super::kube::resource_version(current);
+    if rv == previewed_rv || user_view(current) == *previewed {
+        Some(rv)
+    } else {
+        None
+    }
+}
+
+/// PATCH a Deployment carrying the resourceVersion of the preview (or a newer one when only the
+/// controller's status moved it). If someone changed the object since the preview: already done
+/// when its effect is there, else a conflict (nothing written). A change landing between our
+/// read and our write gets the server's 409 the same way.
 pub struct PatchDeployment {
     pub env: String,
     pub namespace: String,
     pub name: String,
     pub patch: PatchBody,
     pub resource_version: String,
+    /// `user_view` of the Deployment the preview was built from.
+    pub previewed: Value,
     pub effect: Effect,
 }
 
@@ -128,7 +157,8 @@ impl StepExec for PatchDeployment {
             let client = cx.ctx.kube(&self.env).await?;
             let current = super::kube::get_deployment(&client, &self.namespace, &self.name).await?;
             let rv = super::kube::resource_version(&current);
-            if rv != self.resource_version {
+            let Some(send_rv) = precondition(&self.resource_version, &self.previewed, &current)
+            else {
                 if self.effect.present(&current) {
                     return Ok(StepOutput::already(format!(
                         "deployment/{} already has the change (resourceVersion {rv})",
@@ -139,8 +169,8 @@ impl StepExec for PatchDeployment {
                     object: format!("deployment/{} in {}", self.name, self.namespace),
                     expected: self.resource_version.clone(),
                 });
-            }
-            let patch = self.patch.with_rv(&self.resource_version).to_kube()?;
+            };
+            let patch = self.patch.with_rv(&send_rv).to_kube()?;
             let d =
                 super::kube::patch_deployment(&client, &self.namespace, &self.name, &patch, false)
                     .await
@@ -153,8 +183,8 @@ impl StepExec for PatchDeployment {
                     })?;
             let new_rv = super::kube::resource_version(&d);
             Ok(StepOutput::done(format!(
-                "patched deployment/{} (resourceVersion {} → {new_rv})",
-                self.name, self.resource_version
+                "patched deployment/{} (resourceVersion {send_rv} → {new_rv})",
+                self.name
             ))
             .with_detail(json!({"resourceVersion": new_rv, "generation": d.metadata.generation})))
         })
@@ -168,6 +198,7 @@ pub struct ScaleDeployment {
     pub name: String,
     pub replicas: i32,
     pub resource_version: String,
+    pub previewed: Value,
 }
 
 impl StepExec for ScaleDeployment {
@@ -175,8 +206,8 @@ impl StepExec for ScaleDeployment {
         Box::pin(async move {
             let client = cx.ctx.kube(&self.env).await?;
             let current = super::kube::get_deployment(&client, &self.namespace, &self.name).await?;
-            let rv = super::kube::resource_version(&current);
-            if rv != self.resource_version {
+            let Some(send_rv) = precondition(&self.resource_version, &self.previewed, &current)
+            else {
                 if current.spec.replicas == Some(self.replicas) {
                     return Ok(StepOutput::already(format!(
                         "deployment/{} already has {} replicas",
@@ -187,13 +218,13 @@ impl StepExec for ScaleDeployment {
                     object: format!("deployment/{} in {}", self.name, self.namespace),
                     expected: self.resource_version.clone(),
                 });
-            }
+            };
             scale(
                 &client,
                 &self.namespace,
                 &self.name,
                 self.replicas,
-                &self.resource_version,
+                &send_rv,
                 false,
             )
             .await?;
@@ -222,7 +253,12 @@ pub async fn scale(
     if dry_run {
         pp = pp.dry_run();
     }
-    let body = json!({"metadata": {"resourceVersion": rv}, "spec": {"replicas": replicas}});
+    // An empty `rv` (the preview's dry-run) sends no precondition.
+    let body = if rv.is_empty() {
+        json!({"spec": {"replicas": replicas}})
+    } else {
+        json!({"metadata": {"resourceVersion": rv}, "spec": {"replicas": replicas}})
+    };
     let s = api
         .patch_scale(name, &pp, &Patch::Merge(&body))
         .await

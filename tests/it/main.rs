@@ -17,6 +17,7 @@ mod kube_api;
 mod kube_backend;
 mod kubectl_rollout;
 mod ops_failures;
+mod ops_flows;
 mod ops_kubectl;
 mod ops_scenarios;
 mod ops_support;

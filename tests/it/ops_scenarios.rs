@@ -86,6 +86,8 @@ async fn rollback_makes_exactly_kubectls_requests() {
         {"op": "replace", "path": "/spec/template", "value": template},
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
     ]);
+    // The preview's dry-run carries no precondition; the write leads with the previewed one.
+    let dry_patch = json!(patch.as_array().unwrap()[1..]);
     let jp = Some("application/json-patch+json".to_string());
     let prepared: Vec<_> = e.recorded();
     let shapes: Vec<_> = prepared.iter().map(shape).collect();
@@ -105,7 +107,7 @@ async fn rollback_makes_exactly_kubectls_requests() {
                 None,
                 Value::Null
             ),
-            ("PATCH".into(), BLUE_WEB.into(), jp.clone(), patch.clone()),
+            ("PATCH".into(), BLUE_WEB.into(), jp.clone(), dry_patch),
         ]
     );
     assert_eq!(
