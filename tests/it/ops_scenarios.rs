@@ -167,3 +167,198 @@ async fn rollback_makes_exactly_kubectls_requests() {
         template["spec"]["containers"][0]["image"]
     );
 }
+
+fn fixed_ctx(e: &Estate) -> std::sync::Arc<shipdeck::ops::OpContext> {
+    std::sync::Arc::new(
+        shipdeck::ops::OpContext::new(e.config.clone(), false)
+            .with_data_dir(e.data_dir())
+            .with_clock(shipdeck::clock::Clock::fixed(
+                "2026-11-27T19:00:00Z".parse().unwrap(),
+            )),
+    )
+}
+
+const GREEN_WEB: &str = "/apis/apps/v1/namespaces/shop-green/deployments/web";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_and_scale_make_exactly_these_requests() {
+    use shipdeck::ops::PatchChange;
+    let mut e = Estate::start(40.0).await;
+    let ctx = fixed_ctx(&e);
+    let smp = Some("application/strategic-merge-patch+json".to_string());
+    let restart = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-11-27T19:00:00Z"}}}}});
+    e.demo.kube_server().start_recording();
+    let p = prepare(
+        ctx.clone(),
+        Request::Patch {
+            app: "web".into(),
+            env: "staging".into(),
+            change: PatchChange::Restart,
+        },
+    )
+    .await;
+    let rv = e.deploy("shop-green", "web")["metadata"]["resourceVersion"].clone();
+    assert_eq!(
+        e.recorded().iter().map(shape).collect::<Vec<_>>(),
+        vec![
+            ("GET".into(), GREEN_WEB.into(), None, Value::Null),
+            (
+                "POST".into(),
+                SSAR.into(),
+                Some("application/json".into()),
+                ssar("shop-green", "patch", "deployments", None, "web")
+            ),
+            (
+                "PATCH".into(),
+                GREEN_WEB.into(),
+                smp.clone(),
+                restart.clone()
+            ),
+        ]
+    );
+    let (outcome, _) = run(p, Default::default()).await;
+    assert_eq!(outcome.status, OutcomeStatus::Done, "{}", outcome.message);
+    let ran = e.recorded();
+    let mut with_rv = restart.clone();
+    with_rv["metadata"] = json!({"resourceVersion": rv});
+    assert_eq!(
+        shape(&ran[0]),
+        ("GET".into(), GREEN_WEB.into(), None, Value::Null)
+    );
+    assert_eq!(
+        shape(&ran[1]),
+        ("PATCH".into(), GREEN_WEB.into(), smp, with_rv)
+    );
+    assert_eq!(ran.last().unwrap().body["reason"], "ShipdeckPatch");
+    assert_eq!(
+        e.deploy("shop-green", "web")["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"],
+        "2026-11-27T19:00:00Z"
+    );
+
+    // Scale: the scale subresource, merge patch.
+    let p = prepare(
+        ctx.clone(),
+        Request::Patch {
+            app: "web".into(),
+            env: "staging".into(),
+            change: PatchChange::Replicas(5),
+        },
+    )
+    .await;
+    let rv = e.deploy("shop-green", "web")["metadata"]["resourceVersion"].clone();
+    let mp = Some("application/merge-patch+json".to_string());
+    let scale_path = format!("{GREEN_WEB}/scale");
+    assert_eq!(
+        e.recorded().iter().map(shape).collect::<Vec<_>>(),
+        vec![
+            ("GET".into(), GREEN_WEB.into(), None, Value::Null),
+            (
+                "POST".into(),
+                SSAR.into(),
+                Some("application/json".into()),
+                ssar("shop-green", "patch", "deployments", Some("scale"), "web")
+            ),
+            (
+                "PATCH".into(),
+                scale_path.clone(),
+                mp.clone(),
+                json!({"spec": {"replicas": 5}})
+            ),
+        ]
+    );
+    assert!(
+        p.render_text(200)
+            .contains("replicas 3 → 5 (server dry-run)")
+    );
+    let (outcome, _) = run(p, Default::default()).await;
+    assert_eq!(outcome.status, OutcomeStatus::Done, "{}", outcome.message);
+    let ran = e.recorded();
+    assert_eq!(
+        shape(&ran[1]),
+        (
+            "PATCH".into(),
+            scale_path,
+            mp,
+            json!({"metadata": {"resourceVersion": rv}, "spec": {"replicas": 5}})
+        )
+    );
+    assert_eq!(e.deploy("shop-green", "web")["spec"]["replicas"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_send_no_write() {
+    use shipdeck::ops::{OpError, PatchChange};
+    let mut e = Estate::start(40.0).await;
+    let ctx = e.ctx();
+    // Pause api in develop, then a rollback is refused (kubectl: resume it first).
+    let p = prepare(
+        ctx.clone(),
+        Request::Patch {
+            app: "api".into(),
+            env: "develop".into(),
+            change: PatchChange::Pause,
+        },
+    )
+    .await;
+    assert_eq!(p.plan.steps.len(), 1, "pause does not wait for a rollout");
+    let (outcome, _) = run(p, Default::default()).await;
+    assert_eq!(outcome.status, OutcomeStatus::Done, "{}", outcome.message);
+    assert_eq!(e.deploy("shop-develop", "api")["spec"]["paused"], true);
+
+    e.demo.kube_server().start_recording();
+    let p = prepare(
+        ctx.clone(),
+        Request::Rollback {
+            app: "api".into(),
+            env: "develop".into(),
+            to_revision: None,
+        },
+    )
+    .await;
+    let lines: Vec<String> = e.recorded().iter().map(|r| r.line()).collect();
+    assert_eq!(
+        lines,
+        vec![
+            format!("POST {SSAR}"),
+            "GET /apis/apps/v1/namespaces/shop-develop/deployments/api".to_string(),
+            "GET /apis/apps/v1/namespaces/shop-develop/replicasets?&labelSelector=app%3Dapi"
+                .to_string(),
+        ],
+        "no dry-run for a refused rollback"
+    );
+    let (outcome, _) = run(
+        p,
+        shipdeck::ops::Confirmation {
+            typed_name: None,
+            override_reason: Some("please".into()),
+        },
+    )
+    .await;
+    match &outcome.status {
+        OutcomeStatus::Refused {
+            error: OpError::Refused(m),
+        } => assert!(m.contains("resume it first"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(e.recorded().is_empty(), "nothing sent by a refused run");
+
+    // Read-only: the preview reads, the run refuses without a request.
+    let ro = e.ctx_with(e.config.clone(), true);
+    let p = prepare(
+        ro,
+        Request::Patch {
+            app: "api".into(),
+            env: "develop".into(),
+            change: PatchChange::Resume,
+        },
+    )
+    .await;
+    let ro_check = p.checks.iter().find(|c| c.id == "read-only").unwrap();
+    assert_eq!(ro_check.status, shipdeck::ops::CheckStatus::Fail);
+    e.recorded();
+    let (outcome, _) = run(p, Default::default()).await;
+    assert_eq!(outcome.exit_code(), 3);
+    assert!(outcome.message.contains("read-only"), "{}", outcome.message);
+    assert!(e.recorded().is_empty());
+    assert_eq!(e.deploy("shop-develop", "api")["spec"]["paused"], true);
+}
