@@ -2,7 +2,7 @@
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum OpError {
     /// A bad request or configuration (unknown app or environment, missing section): exit 2.
     #[error("{0}")]
@@ -55,5 +55,38 @@ impl OpError {
             OpError::Cancelled(_) => 4,
             _ => 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_serializes_and_round_trips() {
+        let all = vec![
+            OpError::Usage("u".into()),
+            OpError::Refused("r".into()),
+            OpError::Cancelled("c".into()),
+            OpError::Conflict {
+                object: "deployment/web".into(),
+                expected: "12".into(),
+            },
+            OpError::Locked("l".into()),
+            OpError::Forbidden("f".into()),
+            OpError::NotFound("n".into()),
+            OpError::backend("kubernetes", "down"),
+            OpError::RolloutFailed("deadline".into()),
+            OpError::Journal("j".into()),
+        ];
+        for e in all {
+            let v = serde_json::to_value(&e).unwrap();
+            assert!(v["kind"].is_string(), "{v}");
+            assert_eq!(serde_json::from_value::<OpError>(v).unwrap(), e);
+        }
+        assert_eq!(
+            serde_json::to_value(OpError::Refused("x".into())).unwrap(),
+            serde_json::json!({"kind": "refused", "detail": "x"})
+        );
     }
 }

@@ -204,3 +204,96 @@ async fn verbs_dry_run_confirm_and_exit_codes() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("rollback web in production"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_verbs_preview_and_refuse_clearly() {
+    let e = Estate::start(40.0).await;
+    // sunset --dry-run: the objects to delete, nothing deleted.
+    let o = shipdeck(&e, &["sunset", "worker", "--dry-run", "--output", "json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v = json(&o);
+    assert_eq!(v["preview"]["request"]["op"], "sunset");
+    let deletions = v["preview"]["deletions"].as_array().unwrap();
+    assert!(
+        deletions
+            .iter()
+            .any(|d| d["kind"] == "deployment" && d["name"] == "worker"),
+        "{v:#}"
+    );
+    assert!(
+        e.demo
+            .store()
+            .get(
+                shipdeck::demo::store::Kind::Deployment,
+                "shop-blue",
+                "worker"
+            )
+            .is_some()
+    );
+
+    // Verbs whose backend is not configured: exit 2 with the section named.
+    let o = shipdeck(&e, &["approve", "web", "--env", "production", "--yes"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("[ci]"),
+        "{}",
+        text(&o)
+    );
+    let o = shipdeck(&e, &["silence", "--expire", "abc", "--yes"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = shipdeck(&e, &["silence", "web", "--for", "soon", "--comment", "x"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--for soon"),
+        "{}",
+        text(&o)
+    );
+
+    // --read-only refuses even a dry run (exit 3), in JSON too.
+    let o = shipdeck(
+        &e,
+        &[
+            "promote",
+            "web",
+            "--to",
+            "production",
+            "--dry-run",
+            "--read-only",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let v = json(&o);
+    assert_eq!(v["error"]["kind"], "refused", "{v:#}");
+    assert_eq!(v["exit_code"], 3);
+
+    // A protected environment without --yes and without a terminal: exit 4, nothing changed.
+    let before = image(&e, "shop-blue");
+    let o = shipdeck(
+        &e,
+        &["promote", "web", "--to", "production", "--reason", "r"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert_eq!(image(&e, "shop-blue"), before);
+    let o = shipdeck(
+        &e,
+        &[
+            "patch",
+            "web",
+            "--env",
+            "production",
+            "--restart",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("kubectl.kubernetes.io/restartedAt"),
+        "{}",
+        text(&o)
+    );
+}
