@@ -74,6 +74,46 @@ async fn sunset_removes_everything_in_order_and_reports() {
         writes(&log),
         expected_writes(&e, &digests, &record, &access)
     );
+    assert_eq!(
+        collapse(&log),
+        expected_requests(&e, &digests, &record, &access)
+    );
+    let body_of = |prefix: &str| -> Value {
+        let (_, _, b) = log.iter().find(|(_, l, _)| l.starts_with(prefix)).unwrap();
+        serde_json::from_str(b).unwrap()
+    };
+    let silence = body_of("POST /api/v2/silences");
+    assert_eq!(
+        silence["matchers"],
+        json!([{"name": "app", "value": "worker", "isRegex": false, "isEqual": true}])
+    );
+    assert_eq!(silence["createdBy"], "ana");
+    assert!(
+        silence["comment"]
+            .as_str()
+            .unwrap()
+            .contains("worker is retired")
+    );
+    let span = silence["endsAt"]
+        .as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_second()
+        - silence["startsAt"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_second();
+    assert_eq!(span, 3650 * 86_400);
+    for (s, l, b) in log
+        .iter()
+        .filter(|(s, l, _)| s == "kube" && l.starts_with("DELETE "))
+    {
+        let body: Value = serde_json::from_str(b).unwrap();
+        assert_eq!(body, json!({"propagationPolicy": "Background"}), "{s} {l}");
+    }
     // The tunnel PUT keeps the catch-all last.
     let put = log.iter().find(|(_, l, _)| l.starts_with("PUT ")).unwrap();
     let body: Value = serde_json::from_str(&put.2).unwrap();

@@ -359,3 +359,93 @@ pub fn sunset_step_names() -> Vec<String> {
     ]);
     v
 }
+
+/// Every request as (system, line), consecutive repeats (the drain wait's polls) folded into one.
+pub fn collapse(log: &[(String, String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![];
+    for (s, l, _) in log {
+        if out.last() != Some(&(s.clone(), l.clone())) {
+            out.push((s.clone(), l.clone()));
+        }
+    }
+    out
+}
+
+/// Every request of an uninterrupted sunset of `worker`, reads included, in order.
+pub fn expected_requests(
+    e: &Estate,
+    digests: &[String],
+    record: &str,
+    access: &str,
+) -> Vec<(String, String)> {
+    let seed = e.cf.seed();
+    let (acc, tun, zone) = (&seed.account_id, &seed.tunnel_id, &seed.zone_id);
+    let w = |s: &str, l: String| (s.to_string(), l);
+    let cf = "/client/v4";
+    let tunnel = format!("{cf}/accounts/{acc}/cfd_tunnel/{tun}/configurations");
+    let zones = format!("GET {cf}/zones?name=shop.example&page=1&per_page=50");
+    let records =
+        format!("GET {cf}/zones/{zone}/dns_records?name=worker.shop.example&page=1&per_page=50");
+    let apps = format!(
+        "GET {cf}/accounts/{acc}/access/apps?domain=worker.shop.example&page=1&per_page=50"
+    );
+    let silences = "GET /api/v2/silences?filter=app%3D%22worker%22".to_string();
+    let tags = "GET /v2/shop/worker/tags/list".to_string();
+    let nss = ["shop-develop", "shop-green", "shop-blue"];
+    let dep = |ns: &str| format!("/apis/apps/v1/namespaces/{ns}/deployments/worker");
+    let svc = |ns: &str| format!("/api/v1/namespaces/{ns}/services/worker");
+    let ing = |ns: &str| format!("/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/worker");
+    let mut out = vec![
+        w("cloudflare", format!("GET {tunnel}")),
+        w("cloudflare", format!("PUT {tunnel}")),
+        w("cloudflare", zones.clone()),
+        w("cloudflare", records.clone()),
+        w(
+            "cloudflare",
+            format!("DELETE {cf}/zones/{zone}/dns_records/{record}"),
+        ),
+        w("cloudflare", apps.clone()),
+        w(
+            "cloudflare",
+            format!("DELETE {cf}/accounts/{acc}/access/apps/{access}"),
+        ),
+    ];
+    for ns in nss {
+        out.push(w("kube", format!("GET {}", dep(ns))));
+        out.push(w(
+            "kube",
+            format!("PATCH {}/scale?&fieldManager=shipdeck", dep(ns)),
+        ));
+        out.push(w("kube", format!("GET {}", dep(ns))));
+        out.push(w("kube", format!("DELETE {}?", dep(ns))));
+        out.push(w("kube", format!("DELETE {}?", svc(ns))));
+        out.push(w("kube", format!("DELETE {}?", ing(ns))));
+    }
+    out.push(w("alertmanager", silences.clone()));
+    out.push(w("alertmanager", "POST /api/v2/silences".into()));
+    out.push(w("registry", tags.clone()));
+    for t in ["1.0.0", "1.0.1", "1.1.0", "latest"] {
+        out.push(w("registry", format!("HEAD /v2/shop/worker/manifests/{t}")));
+    }
+    for d in digests {
+        out.push(w(
+            "registry",
+            format!("DELETE /v2/shop/worker/manifests/{d}"),
+        ));
+    }
+    // The second pass and the final look find no tag (folded: consecutive).
+    out.push(w("registry", tags.clone()));
+    // The report reads everything once more.
+    out.push(w("cloudflare", format!("GET {tunnel}")));
+    out.push(w("cloudflare", zones));
+    out.push(w("cloudflare", records));
+    out.push(w("cloudflare", apps));
+    for ns in nss {
+        out.push(w("kube", format!("GET {}", dep(ns))));
+        out.push(w("kube", format!("GET {}", svc(ns))));
+        out.push(w("kube", format!("GET {}", ing(ns))));
+    }
+    out.push(w("registry", tags));
+    out.push(w("alertmanager", silences));
+    out
+}
