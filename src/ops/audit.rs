@@ -302,3 +302,102 @@ fn event_suffix(op_id: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::plan::Plan;
+
+    fn ctx(dir: &Path) -> OpContext {
+        OpContext::new(crate::config::Config::default(), false).with_data_dir(dir)
+    }
+
+    fn rec(
+        ctx: &OpContext,
+        plan: &Plan,
+        phase: &str,
+        step: Option<&str>,
+        result: Option<&str>,
+    ) -> AuditRecord {
+        let mut r = AuditRecord::base(ctx, plan).phase(phase);
+        r.step = step.map(|n| StepRef {
+            index: 0,
+            name: n.into(),
+            description: n.into(),
+        });
+        r.result = result.map(str::to_string);
+        r
+    }
+
+    #[test]
+    fn journal_round_trip_summaries_and_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(dir.path());
+        let j = Journal::new(ctx.journal_path());
+        let req = Request::Sunset {
+            app: "worker".into(),
+            resume: false,
+        };
+        let plan = Plan::new(req, "op-1".into());
+        let mut start = rec(&ctx, &plan, "start", None, None);
+        start.plan = Some(vec!["a".into(), "b".into(), "c".into()]);
+        start.override_reason = Some("because".into());
+        j.append(&start).unwrap();
+        j.append(&rec(&ctx, &plan, "step_begin", Some("a"), None))
+            .unwrap();
+        j.append(&rec(&ctx, &plan, "step_end", Some("a"), Some("ok")))
+            .unwrap();
+        j.append(&rec(&ctx, &plan, "step_begin", Some("b"), None))
+            .unwrap();
+        j.append(&rec(&ctx, &plan, "step_end", Some("b"), Some("already")))
+            .unwrap();
+        j.append(&rec(&ctx, &plan, "step_begin", Some("c"), None))
+            .unwrap();
+        // Killed mid-write: a torn last line is skipped, the rest is intact.
+        {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(ctx.journal_path())
+                .unwrap();
+            f.write_all(b"{\"ts\":\"2026-").unwrap();
+        }
+        let all = read(&ctx.journal_path()).unwrap();
+        assert_eq!(all.len(), 6);
+        let done = completed_steps(&ctx.journal_path(), "op-1").unwrap();
+        assert_eq!(done.into_iter().collect::<Vec<_>>(), vec!["a", "b"]);
+        let s = summaries(&all, Some("worker"));
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].result, "unfinished");
+        assert_eq!((s[0].steps_done, s[0].steps_total), (2, 3));
+        assert_eq!(s[0].override_reason.as_deref(), Some("because"));
+        assert!(summaries(&all, Some("web")).is_empty());
+        assert_eq!(
+            last_resumable(&ctx.journal_path(), "sunset", "worker").unwrap(),
+            Some("op-1".into())
+        );
+    }
+
+    #[test]
+    fn lock_excludes_a_second_run_and_takes_over_a_stale_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ctx(dir.path());
+        let plan = Plan::new(
+            Request::Approve {
+                app: "web".into(),
+                env: "production".into(),
+            },
+            "op-2".into(),
+        );
+        let guard = crate::ops::lock::acquire(&ctx, &plan, "web", "production").unwrap();
+        let err = crate::ops::lock::acquire(&ctx, &plan, "web", "production").unwrap_err();
+        assert!(matches!(err, OpError::Locked(_)), "{err}");
+        assert!(crate::ops::lock::holder(&ctx, "web", "production").is_some());
+        drop(guard);
+        assert!(crate::ops::lock::holder(&ctx, "web", "production").is_none());
+        // A lock left by a process that is gone.
+        let path = crate::ops::lock::lock_path(&ctx, "web", "production");
+        std::fs::write(&path, r#"{"pid": 4000000000, "op_id": "old"}"#).unwrap();
+        assert!(crate::ops::lock::holder(&ctx, "web", "production").is_none());
+        let _g = crate::ops::lock::acquire(&ctx, &plan, "web", "production").unwrap();
+    }
+}

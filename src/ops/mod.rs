@@ -13,6 +13,7 @@ pub mod patch;
 pub mod plan;
 pub mod preview;
 pub mod preview_text;
+pub mod progress;
 pub mod promote;
 pub mod request;
 pub mod rollback;
@@ -29,6 +30,7 @@ pub use plan::{Plan, Step, StepCtx, StepExec, StepOutput};
 pub use preview::{
     AnnotationChange, Check, CheckStatus, ImageChange, ObjectRef, Preview, TemplateDiff,
 };
+pub use progress::{OpProgress, RunHandle, spawn};
 pub use request::{OpKind, PatchChange, Request};
 pub use runner::{Confirmation, OpEvent, Outcome, OutcomeStatus, run};
 pub use verify::VerifyReport;

@@ -169,6 +169,8 @@ pub async fn run(
         elapsed_ms: 0,
     };
     let journal = audit::Journal::new(ctx.journal_path());
+    // Lines that could not be written (disk full, ...): said in the outcome's message.
+    let mut journal_errors: Vec<String> = vec![];
     let base = AuditRecord::base(&ctx, plan);
     let override_reason = confirm
         .override_reason
@@ -186,7 +188,7 @@ pub async fn run(
         let mut rec = base.clone().phase("refused");
         rec.checks = Some(preview.checks.clone());
         rec.message = Some(outcome.message.clone());
-        let _ = journal.append(&rec);
+        note_journal(&mut journal_errors, journal.append(&rec));
         return finish(outcome, started, &sink).await;
     }
 
@@ -258,7 +260,7 @@ pub async fn run(
                 rec.step = Some(audit::StepRef::of(index, step));
                 rec.result = Some("already".into());
                 rec.message = Some("done in an earlier run (journal)".into());
-                let _ = journal.append(&rec);
+                note_journal(&mut journal_errors, journal.append(&rec));
                 outcome.steps_done.push(step.name.clone());
                 let _ = sink
                     .send(OpEvent::StepDone {
@@ -300,7 +302,7 @@ pub async fn run(
                     if !out.detail.is_null() {
                         rec.detail = Some(out.detail.clone());
                     }
-                    let _ = journal.append(&rec);
+                    note_journal(&mut journal_errors, journal.append(&rec));
                     outcome.steps_done.push(step.name.clone());
                     let _ = sink
                         .send(OpEvent::StepDone {
@@ -315,7 +317,7 @@ pub async fn run(
                 Err(OpError::Cancelled(why)) => {
                     rec.result = Some("cancelled".into());
                     rec.message = Some(why);
-                    let _ = journal.append(&rec);
+                    note_journal(&mut journal_errors, journal.append(&rec));
                     outcome.status = OutcomeStatus::Cancelled;
                     outcome.message = cancelled_message(&outcome.steps_done, plan);
                     break;
@@ -324,7 +326,7 @@ pub async fn run(
                     rec.result = Some("failed".into());
                     rec.message = Some(error.to_string());
                     rec.error = Some(error.clone());
-                    let _ = journal.append(&rec);
+                    note_journal(&mut journal_errors, journal.append(&rec));
                     outcome.message = format!(
                         "step {}/{} ({}) failed: {error}{}",
                         index + 1,
@@ -366,7 +368,7 @@ pub async fn run(
             rec.detail = serde_json::to_value(&report).ok();
             rec.result = Some(report.verdict.as_str().into());
             rec.message = Some(report.summary.clone());
-            let _ = journal.append(&rec);
+            note_journal(&mut journal_errors, journal.append(&rec));
             if report.verdict == super::verify::Verdict::Regressed {
                 outcome.message = if rollout_failed {
                     format!(
@@ -400,14 +402,26 @@ pub async fn run(
     if let OutcomeStatus::Failed { error } = &outcome.status {
         rec.error = Some(error.clone());
     }
-    if let Err(e) = journal.append(&rec) {
-        outcome.message = format!("{} (journal: {e})", outcome.message);
+    note_journal(&mut journal_errors, journal.append(&rec));
+    if let Some(first) = journal_errors.first() {
+        outcome.message = format!(
+            "{} (journal: {} line(s) not written: {first})",
+            outcome.message,
+            journal_errors.len()
+        );
     }
     if outcome.status != OutcomeStatus::NoOp || plan.events.is_empty() {
         super::audit::record_events(&ctx, plan, &outcome).await;
     }
     super::notify::notify(&ctx, &outcome).await;
     finish(outcome, started, &sink).await
+}
+
+fn note_journal(errors: &mut Vec<String>, r: Result<(), OpError>) {
+    if let Err(e) = r {
+        tracing::error!(error = %e, "audit journal write failed");
+        errors.push(e.to_string());
+    }
 }
 
 async fn finish(mut outcome: Outcome, started: Instant, sink: &mpsc::Sender<OpEvent>) -> Outcome {
