@@ -161,6 +161,8 @@ struct State {
     tunnels: HashMap<String, Tunnel>,
     access: Vec<AccessApp>,
     faults: Vec<Fault>,
+    /// (method, path fragment, delay): the next matching request waits that long first.
+    stalls: Vec<(Method, String, std::time::Duration)>,
     log: Vec<SimRequest>,
     next_id: u64,
 }
@@ -186,6 +188,7 @@ impl State {
             tunnels: HashMap::new(),
             access: vec![],
             faults: vec![],
+            stalls: vec![],
             log: vec![],
             next_id: 1,
             seed: seed.clone(),
@@ -290,7 +293,19 @@ pub async fn start_cloudflare(
     let router = axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let st = st.clone();
-            async move { http::handle(&st, method, uri, headers, body) }
+            async move {
+                let stall = st.lock().ok().and_then(|mut s| {
+                    let i = s
+                        .stalls
+                        .iter()
+                        .position(|(m, p, _)| *m == method && uri.path().contains(p.as_str()))?;
+                    Some(s.stalls.remove(i).2)
+                });
+                if let Some(d) = stall {
+                    tokio::time::sleep(d).await;
+                }
+                http::handle(&st, method, uri, headers, body)
+            }
         },
     );
     let task = tokio::spawn(async move {
@@ -327,6 +342,12 @@ impl CloudflareSim {
 
     pub fn inject(&self, fault: Fault) {
         self.with(|s| s.faults.push(fault));
+    }
+
+    /// The next `method` request whose path contains `path_contains` is answered only after
+    /// `delay` (a slow API; tests kill a client in the middle of a step with it).
+    pub fn stall(&self, method: Method, path_contains: &str, delay: std::time::Duration) {
+        self.with(|s| s.stalls.push((method, path_contains.to_string(), delay)));
     }
 
     /// Every request so far, in order.

@@ -467,17 +467,9 @@ async fn unknown_app_is_a_usage_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_dry_run_failure_and_resume_exit_codes() {
     let e = estate(true).await;
-    let file = e.data.path().join("sunset-config.toml");
-    std::fs::write(&file, toml::to_string(&e.config).unwrap()).unwrap();
-    let data = e.data.path().join("data");
+    let file = write_cli_config(&e);
     let shipdeck = |args: &[&str]| {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
-        cmd.arg("--config")
-            .arg(&file)
-            .args(args)
-            .env("SHIPDECK_DATA_DIR", &data)
-            .env("SHIPDECK_USER", "ana")
-            .stdin(std::process::Stdio::null());
+        let mut cmd = shipdeck_cmd(&e, &file, args);
         async move {
             let out = cmd.output().await.unwrap();
             (
@@ -542,4 +534,101 @@ async fn a_locally_configured_tunnel_is_refused_in_the_preview() {
     let preview = e.prepare(false).await;
     assert!(preview.failed_checks().is_empty(), "{:?}", preview.checks);
     assert_eq!(preview.plan.steps[0].name, "cloudflare-dns-record");
+}
+
+/// The real process killed (SIGKILL) in the middle of a step, then `shipdeck sunset --resume`:
+/// the journal keeps what was done, the resumed run skips it, and no step takes effect twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_killed_mid_run_then_resume_from_the_journal() {
+    let e = estate(true).await;
+    let file = write_cli_config(&e);
+    // The Access application's DELETE hangs: the process is killed while it waits.
+    e.cf.stall(
+        axum::http::Method::DELETE,
+        "/access/apps/",
+        std::time::Duration::from_secs(3),
+    );
+    let mut child = shipdeck_cmd(&e, &file, &["sunset", APP, "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::support::eventually(
+        std::time::Duration::from_secs(20),
+        "the Access step to begin",
+        || {
+            e.journal()
+                .iter()
+                .any(|r| {
+                    r.phase == "step_begin"
+                        && r.step
+                            .as_ref()
+                            .is_some_and(|s| s.name == "cloudflare-access-app")
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    child.start_kill().unwrap();
+    let status = child.wait().await.unwrap();
+    assert!(!status.success());
+    let j = e.journal();
+    let first = j[0].op_id.clone();
+    assert!(j.iter().all(|r| r.phase != "finish"));
+    let ended: Vec<String> = j
+        .iter()
+        .filter(|r| r.phase == "step_end")
+        .map(|r| r.step.as_ref().unwrap().name.clone())
+        .collect();
+    assert_eq!(
+        ended,
+        vec!["cloudflare-tunnel-rule", "cloudflare-dns-record"]
+    );
+    assert_eq!(e.kube_left().len(), 7, "killed before any Kubernetes write");
+
+    let out = shipdeck_cmd(&e, &file, &["sunset", APP, "--resume", "--yes"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_all_gone(&e).await;
+    let j = e.journal();
+    let ops = shipdeck::ops::audit::summaries(&j, Some(APP));
+    assert_eq!(ops.len(), 2);
+    assert_eq!(
+        (ops[0].op_id.as_str(), ops[0].result.as_str()),
+        (first.as_str(), "unfinished")
+    );
+    assert_eq!(ops[1].result, "done");
+    for name in sunset_step_names() {
+        let of = |phase: &str, result: Option<&str>| {
+            j.iter()
+                .filter(|r| {
+                    r.phase == phase
+                        && r.step.as_ref().is_some_and(|s| s.name == name)
+                        && (result.is_none() || r.result.as_deref() == result)
+                })
+                .count()
+        };
+        assert!(of("step_end", Some("ok")) <= 1, "{name} took effect twice");
+        assert_eq!(of("step_end", Some("failed")), 0, "{name}");
+        let skipped = of("step_skipped", None);
+        let first_run_done =
+            ["cloudflare-tunnel-rule", "cloudflare-dns-record"].contains(&name.as_str());
+        assert_eq!(skipped, usize::from(first_run_done), "{name}");
+        assert_eq!(
+            of("step_end", None) + skipped,
+            1 + usize::from(first_run_done),
+            "{name}"
+        );
+    }
+    let tunnel_puts = e.cf.requests().iter().filter(|r| r.method == "PUT").count();
+    assert_eq!(tunnel_puts, 1, "the tunnel was written once");
 }

@@ -449,3 +449,23 @@ pub fn expected_requests(
     out.push(w("alertmanager", silences));
     out
 }
+
+/// The estate's config as a file for the binary.
+pub fn write_cli_config(e: &Estate) -> std::path::PathBuf {
+    let file = e.data.path().join("sunset-config.toml");
+    std::fs::write(&file, toml::to_string(&e.config).unwrap()).unwrap();
+    file
+}
+
+/// `shipdeck --config FILE ARGS` with the estate's data directory, stdin not a terminal.
+pub fn shipdeck_cmd(e: &Estate, file: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"));
+    cmd.arg("--config")
+        .arg(file)
+        .args(args)
+        .env("SHIPDECK_DATA_DIR", e.data.path().join("data"))
+        .env("SHIPDECK_USER", "ana")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
