@@ -30,6 +30,7 @@ mod registry;
 mod render;
 mod status;
 mod sunset;
+mod sunset_cli;
 mod sunset_support;
 mod support_real_servers;
 mod support_traffic;
