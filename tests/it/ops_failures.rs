@@ -357,3 +357,46 @@ async fn bad_image_regression_is_flagged_and_rolled_back() {
     );
     assert_eq!(ops[0].result, "regressed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn good_image_verifies_healthy() {
+    let e = Estate::start(20.0).await;
+    let world: std::sync::Arc<dyn shipdeck::demo::traffic::TrafficSource> =
+        std::sync::Arc::new(e.demo.world().clone());
+    let prom = shipdeck::demo::prometheus::start_prometheus(world, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut config = e.config.clone();
+    config.prometheus = Some(shipdeck::backend::prometheus::PrometheusConfig::new(
+        prom.url(),
+    ));
+    config.ops.verify_window_secs = 60;
+    let ctx = e.ctx_with(config, false);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let p = prepare(
+        ctx,
+        Request::Patch {
+            app: "web".into(),
+            env: "develop".into(),
+            change: PatchChange::Image("1.5.2".into()),
+        },
+    )
+    .await;
+    let (outcome, events) = run(p, Confirmation::default()).await;
+    assert_eq!(outcome.status, OutcomeStatus::Done, "{}", outcome.message);
+    let report = outcome.verify.clone().unwrap();
+    assert_eq!(
+        report.verdict,
+        shipdeck::ops::verify::Verdict::Healthy,
+        "{report:?}"
+    );
+    assert!(
+        report.error_ratio_before.is_some() && report.p99_after.is_some(),
+        "{report:?}"
+    );
+    assert!(outcome.suggested_rollback.is_none());
+    assert!(
+        events.iter().any(|ev| matches!(ev, OpEvent::Progress { message, .. } if message.starts_with("verifying web in develop"))),
+        "verify reports its progress"
+    );
+}

@@ -444,3 +444,121 @@ async fn slack_escapes_and_does_not_retry_permanent_errors() {
     );
     assert_eq!(seen[0].1, json!({"text": "done: web &lt;b&gt; &amp; co"}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patch_image_checks_the_registry_and_notifies_slack() {
+    use axum::routing::post;
+    use std::sync::Mutex;
+    let e = Estate::start(40.0).await;
+    let reg = shipdeck::demo::registry::start_registry(&[("shop/web", &["1.4.2", "1.4.3"])])
+        .await
+        .unwrap();
+    // A Slack webhook recorder; the URL comes from a file, as a secret would.
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let s2 = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::Json<Value>| async move {
+            s2.lock().unwrap().push(body.0);
+            "ok"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let hook_file = e.dir.path().join("slack-webhook");
+    std::fs::write(&hook_file, format!("http://{addr}/hook\n")).unwrap();
+
+    let mut config = e.config.clone();
+    config.registry = Some(shipdeck::backend::registry::RegistryConfig::new(reg.url()));
+    config.slack = Some(shipdeck::ops::notify::SlackConfig {
+        webhook_env: None,
+        webhook_file: Some(hook_file),
+        on_success: true,
+    });
+    let ctx = e.ctx_with(config, false);
+    let patch = |tag: &str| Request::Patch {
+        app: "web".into(),
+        env: "staging".into(),
+        change: PatchChange::Image(tag.into()),
+    };
+    // A tag the registry does not have: an overridable failed check.
+    let p = prepare(ctx.clone(), patch("9.9.9")).await;
+    let c = p.checks.iter().find(|c| c.id == "registry-tag").unwrap();
+    assert!(
+        c.overridable && c.detail.contains("shop/web has no tag 9.9.9"),
+        "{c:?}"
+    );
+    let (outcome, _) = run(p, Confirmation::default()).await;
+    assert_eq!(outcome.exit_code(), 3);
+    assert!(seen.lock().unwrap().is_empty(), "refusals are not notified");
+
+    // A tag it has: the digest is shown, the rollout runs, Slack hears about it.
+    let p = prepare(ctx.clone(), patch("1.4.3")).await;
+    assert!(p.failed_checks().is_empty(), "{:?}", p.checks);
+    let digest = reg.registry().digest("shop/web", "1.4.3").unwrap();
+    assert_eq!(p.images[0].digest.as_deref(), Some(digest.as_str()));
+    assert_eq!(p.images[0].to, "registry.local/shop/web:1.4.3");
+    let (outcome, _) = run(p, Confirmation::default()).await;
+    assert_eq!(outcome.status, OutcomeStatus::Done, "{}", outcome.message);
+    let d = e.deploy("shop-green", "web");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.local/shop/web:1.4.3"
+    );
+    assert_eq!(
+        d["metadata"]["annotations"]["kubernetes.io/change-cause"],
+        "shipdeck set image 1.4.3 by ana"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let text = seen[0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            ":white_check_mark: shipdeck done: patch web in staging: image 1.4.3 by ana@deck"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_refuses_a_source_still_rolling_out() {
+    let e = Estate::start(40.0).await;
+    // Staging's api is mid-rollout when the world starts; pause the clock so it stays so.
+    e.demo.world().pause();
+    let ctx = e.ctx();
+    let p = prepare(
+        ctx.clone(),
+        Request::Promote {
+            app: "api".into(),
+            from: None,
+            to: "production".into(),
+            reason: None,
+        },
+    )
+    .await;
+    let rollout = p.checks.iter().find(|c| c.id == "source-rollout").unwrap();
+    assert_eq!(
+        rollout.status,
+        shipdeck::ops::CheckStatus::Fail,
+        "{rollout:?}"
+    );
+    assert!(rollout.overridable);
+    assert!(
+        p.render_text(200)
+            .contains("[FAIL] source rollout complete (staging)")
+    );
+    let (outcome, _) = run(p, confirm("api")).await;
+    assert!(
+        matches!(outcome.status, OutcomeStatus::Refused { .. }),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome
+            .message
+            .contains("source rollout complete (staging)"),
+        "{}",
+        outcome.message
+    );
+    e.demo.world().resume();
+}
