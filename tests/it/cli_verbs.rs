@@ -297,3 +297,65 @@ async fn other_verbs_preview_and_refuse_clearly() {
         text(&o)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_terminal_the_verbs_prompt() {
+    use crate::pty::Term;
+    use std::time::Duration;
+    let e = Estate::start(40.0).await;
+    let cfg = e.dir.path().join("config.toml");
+    let data = e.data_dir();
+    let env = [
+        ("SHIPDECK_DATA_DIR", data.to_str().unwrap()),
+        ("SHIPDECK_USER", "ana"),
+        ("HOME", e.dir.path().to_str().unwrap()),
+    ];
+    let cfg = cfg.to_str().unwrap();
+
+    // [y/N]: anything but yes is no (exit 4), nothing changed.
+    let mut t = Term::spawn(
+        &[
+            "--config",
+            cfg,
+            "patch",
+            "web",
+            "--env",
+            "staging",
+            "--replicas",
+            "2",
+        ],
+        140,
+        50,
+        &env,
+    );
+    t.wait_for("Proceed? [y/N]", Duration::from_secs(30));
+    t.send("n\r");
+    assert_eq!(t.wait_exit(Duration::from_secs(30)), 4, "{}", t.contents());
+    assert_eq!(e.deploy("shop-green", "web")["spec"]["replicas"], 3);
+
+    // Protected production: the app name typed, then the rollback runs to completion.
+    let mut t = Term::spawn(
+        &["--config", cfg, "rollback", "web", "--env", "production"],
+        140,
+        50,
+        &env,
+    );
+    t.wait_for("Type `web` to confirm:", Duration::from_secs(30));
+    t.send("web\r");
+    let screen = t.wait_for("done: rollback web in production", Duration::from_secs(60));
+    assert!(screen.contains("[2/2] Wait for deployment/web"), "{screen}");
+    assert_eq!(t.wait_exit(Duration::from_secs(30)), 0);
+    assert_eq!(image(&e, "shop-blue"), "registry.local/shop/web:1.4.0");
+
+    // The wrong name is not a confirmation.
+    let mut t = Term::spawn(
+        &["--config", cfg, "rollback", "web", "--env", "production"],
+        140,
+        50,
+        &env,
+    );
+    t.wait_for("Type `web` to confirm:", Duration::from_secs(30));
+    t.send("api\r");
+    assert_eq!(t.wait_exit(Duration::from_secs(30)), 4, "{}", t.contents());
+    assert_eq!(image(&e, "shop-blue"), "registry.local/shop/web:1.4.0");
+}
