@@ -491,3 +491,42 @@ async fn a_locally_configured_tunnel_is_refused_in_the_preview() {
     assert!(preview.failed_checks().is_empty(), "{:?}", preview.checks);
     assert_eq!(preview.plan.steps[0].name, "cloudflare-dns-record");
 }
+
+/// The registry step against the real docker-registry 2.8.2: delete by digest (tags sharing a
+/// digest go together), and 405 when deletion is disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_step_against_real_docker_registry() {
+    use shipdeck::backend::registry::{RegistryClient, RegistryConfig};
+    for delete_enabled in [true, false] {
+        let mut e = estate(true).await;
+        let real = start_real_registry(delete_enabled);
+        let c = RegistryClient::new(&RegistryConfig::new(&real.url)).unwrap();
+        for (tag, label) in [("1.0.0", "a"), ("1.1.0", "b"), ("latest", "b")] {
+            c.push_test_image("shop/worker", tag, label).await.unwrap();
+        }
+        c.push_test_image("shop/web", "1.5.1", "w").await.unwrap();
+        e.config.registry = Some(RegistryConfig::new(&real.url));
+        let preview = e.prepare(false).await;
+        let tags = preview
+            .deletions
+            .iter()
+            .filter(|d| d.system == "registry")
+            .count();
+        assert_eq!(tags, 3);
+        let (out, _) = run(preview).await;
+        if delete_enabled {
+            assert_eq!(out.status, OutcomeStatus::Done, "{}", out.message);
+            assert!(c.tags("shop/worker").await.unwrap().is_empty());
+        } else {
+            let OutcomeStatus::Failed { error } = &out.status else {
+                panic!("{:?}", out.status);
+            };
+            assert!(
+                error.to_string().contains("registry deletion disabled"),
+                "{error}"
+            );
+            assert_eq!(c.tags("shop/worker").await.unwrap().len(), 3);
+        }
+        assert_eq!(c.tags("shop/web").await.unwrap(), vec!["1.5.1"]);
+    }
+}

@@ -469,3 +469,75 @@ pub fn shipdeck_cmd(e: &Estate, file: &std::path::Path, args: &[&str]) -> tokio:
         .kill_on_drop(true);
     cmd
 }
+
+/// A real docker-registry (Debian's 2.8.2) on 127.0.0.1, in-memory storage; killed on drop.
+pub struct RealRegistry {
+    child: std::process::Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for RealRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_real_registry(delete_enabled: bool) -> RealRegistry {
+    use std::io::BufRead;
+    let bin = std::path::Path::new("/usr/bin/docker-registry");
+    assert!(
+        bin.exists(),
+        "docker-registry not found: install the Debian package docker-registry \
+         (apt-get install --no-install-recommends docker-registry)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("registry.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog: {{level: info, accesslog: {{disabled: true}}}}\n\
+             storage: {{inmemory: {{}}, delete: {{enabled: {delete_enabled}}}}}\n\
+             http: {{addr: \"127.0.0.1:0\", secret: \"test-secret\"}}\n"
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(bin)
+        .arg("serve")
+        .arg(&cfg)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Drain stderr for the life of the process, or it blocks once the pipe fills.
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let port = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("docker-registry did not report its port");
+        if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
+            break rest
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>();
+        }
+    };
+    RealRegistry {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    }
+}
