@@ -410,7 +410,7 @@ pub async fn run(
             journal_errors.len()
         );
     }
-    if outcome.status != OutcomeStatus::NoOp || plan.events.is_empty() {
+    if outcome.status != OutcomeStatus::NoOp {
         super::audit::record_events(&ctx, plan, &outcome).await;
     }
     super::notify::notify(&ctx, &outcome).await;

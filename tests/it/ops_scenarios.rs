@@ -362,3 +362,57 @@ async fn refusals_send_no_write() {
     assert!(e.recorded().is_empty());
     assert_eq!(e.deploy("shop-develop", "api")["spec"]["paused"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_to_the_current_revision_is_a_no_op() {
+    let mut e = Estate::start(40.0).await;
+    let ctx = e.ctx();
+    let rev: i64 = e.deploy("shop-blue", "web")["metadata"]["annotations"]
+        ["deployment.kubernetes.io/revision"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    e.demo.kube_server().start_recording();
+    let p = prepare(
+        ctx.clone(),
+        Request::Rollback {
+            app: "web".into(),
+            env: "production".into(),
+            to_revision: Some(rev),
+        },
+    )
+    .await;
+    assert!(p.noop);
+    assert!(p.plan.steps.is_empty());
+    assert!(
+        p.render_text(200).contains(&format!(
+            "skipped rollback (current template already matches revision {rev})"
+        )),
+        "{}",
+        p.render_text(200)
+    );
+    e.recorded();
+    let (outcome, _) = run(p, confirm("web")).await;
+    assert_eq!(outcome.status, OutcomeStatus::NoOp);
+    assert_eq!(outcome.exit_code(), 0);
+    assert!(
+        e.recorded().iter().all(|r| r.method != "PATCH"),
+        "a no-op patches nothing"
+    );
+    let err = shipdeck::ops::prepare(
+        ctx,
+        Request::Rollback {
+            app: "web".into(),
+            env: "production".into(),
+            to_revision: Some(99),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "not found: unable to find specified revision 99 in history"
+    );
+    assert_eq!(err.exit_code(), 1);
+}
