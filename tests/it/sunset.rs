@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use shipdeck::demo::cloudflare::Fault;
 use shipdeck::ops::audit::AuditRecord;
 use shipdeck::ops::{OpEvent, OutcomeStatus, Request};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -529,4 +530,29 @@ async fn registry_step_against_real_docker_registry() {
         }
         assert_eq!(c.tags("shop/web").await.unwrap(), vec!["1.5.1"]);
     }
+}
+
+/// The silence step against the real Alertmanager 0.25: the ten-year silence is accepted, and the
+/// next preview finds it (nothing left to do).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_step_against_real_alertmanager() {
+    use shipdeck::backend::alertmanager::{AlertmanagerClient, AlertmanagerConfig};
+    let stack = crate::support_real_servers::start_stack(true).await;
+    let mut e = estate(true).await;
+    e.config.alertmanager = Some(AlertmanagerConfig::new(stack.alertmanager_url()));
+    let (out, _) = run(e.prepare(false).await).await;
+    assert_eq!(
+        out.status,
+        OutcomeStatus::Done,
+        "{}\n{}",
+        out.message,
+        stack.logs()
+    );
+    let am = AlertmanagerClient::with_timeout(&stack.alertmanager_url(), Duration::from_secs(5));
+    let silences = am.silences(&["app=\"worker\"".into()]).await.unwrap();
+    assert_eq!(silences.len(), 1, "{silences:?}");
+    assert_eq!(silences[0].created_by, "ana");
+    let again = e.prepare(false).await;
+    assert!(again.noop, "{:?} {:?}", again.deletions, again.notes);
+    assert!(again.notes.iter().any(|n| n.contains("already silenced")));
 }
