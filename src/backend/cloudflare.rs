@@ -103,6 +103,13 @@ pub struct CloudflareClient {
 impl CloudflareClient {
     /// A client from `[cloudflare]`; the token comes from `token_env` or `token_file`.
     pub fn new(cfg: &CloudflareConfig) -> Result<Self, CfError> {
+        for (key, value) in [("account_id", &cfg.account_id), ("zone", &cfg.zone)] {
+            if value.trim().is_empty() {
+                return Err(CfError::Config(format!(
+                    "cloudflare.{key} is empty (expected the Cloudflare {key})"
+                )));
+            }
+        }
         let token = http::read_token(cfg.token_env.as_deref(), cfg.token_file.as_deref())
             .map_err(CfError::Config)?;
         let mut c = Self::with_token(
@@ -544,6 +551,18 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
         h.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn empty_ids_are_configuration_errors() {
+        let cfg = CloudflareConfig::new("http://127.0.0.1:9", " ", "shop.example", None);
+        let e = CloudflareClient::new(&cfg).unwrap_err();
+        assert_eq!(
+            e,
+            CfError::Config(
+                "cloudflare.account_id is empty (expected the Cloudflare account_id)".into()
+            )
+        );
     }
 
     #[test]
