@@ -53,6 +53,12 @@ impl CloudflareSeed {
         }
     }
 
+    /// `shop.example` with every app of a config (`Demo::config().apps`).
+    pub fn for_apps<S: AsRef<str>>(apps: &[S]) -> CloudflareSeed {
+        let names: Vec<&str> = apps.iter().map(AsRef::as_ref).collect();
+        CloudflareSeed::shop(&names)
+    }
+
     pub fn hostname(&self, app: &str) -> String {
         format!("{app}.{}", self.zone)
     }
