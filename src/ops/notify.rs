@@ -50,14 +50,18 @@ pub fn message(ctx: &OpContext, outcome: &Outcome) -> String {
         OutcomeStatus::Regressed => ":warning:",
         _ => ":x:",
     };
-    format!(
+    let mut text = format!(
         "{icon} shipdeck {}: {} by {}@{}\n{}",
         outcome.status_word(),
         escape(&outcome.request.summary()),
         escape(&ctx.identity.user),
         escape(&ctx.identity.host),
         escape(&outcome.message)
-    )
+    );
+    if let Some(r) = &outcome.suggested_rollback {
+        text.push_str(&format!("\nSuggested: {}", escape(&r.summary())));
+    }
+    text
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -196,6 +196,10 @@ pub async fn run(
         Ok(l) => l,
         Err(error) => {
             outcome.message = error.to_string();
+            let mut rec = base.clone().phase("refused");
+            rec.message = Some(outcome.message.clone());
+            rec.error = Some(error.clone());
+            note_journal(&mut journal_errors, journal.append(&rec));
             outcome.status = OutcomeStatus::Refused { error };
             return finish(outcome, started, &sink).await;
         }
