@@ -383,3 +383,34 @@ async fn a_locally_configured_tunnel_is_not_written() {
     assert!(e.to_string().contains("cloudflared config file"), "{e}");
     assert!(sim.requests().iter().all(|r| r.method == "GET"));
 }
+
+/// The commented `[cloudflare]` section of config.example.toml, uncommented, is a valid config.
+#[test]
+fn example_config_cloudflare_section_parses() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("# [cloudflare]").unwrap();
+    let section: String = text[start..]
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim_start())
+        .filter(|l| l.starts_with('[') || l.contains(" = "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let head = text[..text.find("[ui]").unwrap()].to_string();
+    let config = shipdeck::config::Config::parse(&format!("{head}\n{section}\n"), &path).unwrap();
+    let cf = config.cloudflare.unwrap();
+    assert_eq!(cf.zone, "shop.example");
+    assert_eq!(cf.token_env.as_deref(), Some("CLOUDFLARE_API_TOKEN"));
+    assert_eq!(cf.max_retries, 2);
+    let web = cf.edge_for("web");
+    assert_eq!(web.hostname, "www.shop.example");
+    assert_eq!(web.access_app.as_deref(), Some("Shop web"));
+    assert_eq!(cf.edge_for("api").hostname, "api.shop.example");
+    // Unknown keys are named.
+    let bad = format!("{head}\n[cloudflare]\naccount_id = 'a'\nzone = 'z'\ntunel_id = 'x'\n");
+    let err = shipdeck::config::Config::parse(&bad, &path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tunel_id"), "{err}");
+}
