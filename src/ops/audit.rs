@@ -275,7 +275,7 @@ pub async fn record_events(ctx: &OpContext, plan: &Plan, outcome: &Outcome) {
                 "uid": uid,
             },
             "reason": reason,
-            "message": format!("{} by {}@{}: {}", plan.request.summary(), ctx.identity.user, ctx.identity.host, outcome.message),
+            "message": event_message(ctx, plan, outcome),
             "type": if warning { "Warning" } else { "Normal" },
             "source": {"component": "shipdeck", "host": ctx.identity.host},
             "reportingComponent": "shipdeck",
@@ -292,6 +292,21 @@ pub async fn record_events(ctx: &OpContext, plan: &Plan, outcome: &Outcome) {
             tracing::warn!(error = %e, "recording the Kubernetes Event failed");
         }
     }
+}
+
+/// "promote web staging → production by ana@deck: done" (+ why, when it failed or regressed).
+fn event_message(ctx: &OpContext, plan: &Plan, outcome: &Outcome) -> String {
+    let mut m = format!(
+        "{} by {}@{}: {}",
+        plan.request.summary(),
+        ctx.identity.user,
+        ctx.identity.host,
+        outcome.status_word()
+    );
+    if !matches!(outcome.status, OutcomeStatus::Done | OutcomeStatus::NoOp) {
+        m.push_str(&format!(" ({})", outcome.message));
+    }
+    m
 }
 
 /// Event names must be DNS subdomains: lower-case, digits, `-` and `.`.

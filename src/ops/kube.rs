@@ -252,13 +252,15 @@ pub async fn wait_rollout(
                     .await;
             }
             RolloutState::Progressing {
+                updated,
                 available,
                 desired,
                 message,
-                ..
             } => {
                 if message != last_message {
-                    cx.progress(message.clone(), Some(available), Some(desired))
+                    // New replicas that are available: the progress bar's numerator.
+                    let ready = updated.min(available);
+                    cx.progress(message.clone(), Some(ready), Some(desired))
                         .await;
                     last_message = message;
                 }
