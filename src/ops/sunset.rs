@@ -385,6 +385,17 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
         .map(|(env, _)| (app.clone(), env.clone()))
         .collect();
     plan.resume_of = resume_of.clone();
+    // A `ShipdeckSunset` Event in each namespace: it outlives the Deployment it names, so
+    // `kubectl get events` tells teammates where the app went.
+    plan.events = t
+        .envs
+        .iter()
+        .map(|(env, ns)| super::plan::EventTarget {
+            env: env.clone(),
+            namespace: ns.clone(),
+            deployment: t.deployment.clone(),
+        })
+        .collect();
 
     let mut preview = Preview::new(ctx.clone(), plan);
     for (env, _) in &t.envs {

@@ -83,6 +83,17 @@ async fn sunset_removes_everything_in_order_and_reports() {
         let (_, _, b) = log.iter().find(|(_, l, _)| l.starts_with(prefix)).unwrap();
         serde_json::from_str(b).unwrap()
     };
+    let event = body_of("POST /api/v1/namespaces/shop-blue/events");
+    assert_eq!(event["reason"], "ShipdeckSunset");
+    assert_eq!(event["type"], "Normal");
+    assert_eq!(event["involvedObject"]["name"], "worker");
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("sunset worker by ana@bastion"),
+        "{event}"
+    );
     let silence = body_of("POST /api/v2/silences");
     assert_eq!(
         silence["matchers"],
@@ -178,7 +189,13 @@ async fn cloudflare_1056_fails_the_first_step_and_resume_finishes() {
     assert_eq!(out.exit_code(), 1);
     assert!(out.steps_done.is_empty());
     let w = writes(&e.take_log());
+    let (events, w): (Vec<_>, Vec<_>) = w.into_iter().partition(|(_, l)| l.contains("/events"));
     assert_eq!(w.len(), 1, "only the refused PUT: {w:?}");
+    assert_eq!(
+        events.len(),
+        3,
+        "a ShipdeckSunset Event per namespace: {events:?}"
+    );
     assert_eq!(e.cf.ingress().len(), 4, "tunnel unchanged");
     assert_eq!(e.kube_left().len(), 7, "nothing else touched");
 

@@ -273,6 +273,10 @@ pub fn expected_writes(
             format!("DELETE /v2/shop/worker/manifests/{d}"),
         ));
     }
+    // The `ShipdeckSunset` Event in each namespace when the run ends.
+    for ns in ["shop-develop", "shop-green", "shop-blue"] {
+        out.push(w("kube", format!("POST /api/v1/namespaces/{ns}/events?")));
+    }
     out
 }
 
@@ -447,6 +451,11 @@ pub fn expected_requests(
     }
     out.push(w("registry", tags));
     out.push(w("alertmanager", silences));
+    // The runner's Events: the Deployment's uid (gone: 404), then the Event.
+    for ns in nss {
+        out.push(w("kube", format!("GET {}", dep(ns))));
+        out.push(w("kube", format!("POST /api/v1/namespaces/{ns}/events?")));
+    }
     out
 }
 
