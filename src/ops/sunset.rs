@@ -16,7 +16,7 @@ use super::preview::{Check, CheckStatus, ObjectRef};
 use super::{OpContext, OpError, Preview, Request};
 use crate::backend::alertmanager::AlertmanagerClient;
 use crate::backend::cloudflare::{
-    AccessApp, CloudflareClient, CloudflareConfig, DnsRecord, Edge, find_access_apps,
+    AccessApp, CfError, CloudflareClient, CloudflareConfig, DnsRecord, Edge, find_access_apps,
 };
 use crate::backend::registry::{RegistryClient, RegistryError};
 use crate::model::alerts::{Silence, SilenceState};
@@ -243,7 +243,11 @@ fn target(ctx: &OpContext, app: &str) -> Result<Target, OpError> {
     let edge = match &ctx.config.cloudflare {
         None => None,
         Some(cfg) => Some(EdgeTarget {
-            client: CloudflareClient::new(cfg).map_err(cf_err)?,
+            // A missing token or id is a configuration error (exit 2), not a failed operation.
+            client: CloudflareClient::new(cfg).map_err(|e| match e {
+                CfError::Config(m) => OpError::Usage(format!("[cloudflare]: {m}")),
+                e => cf_err(e),
+            })?,
             edge: cfg.edge_for(app),
             cfg: cfg.clone(),
         }),

@@ -464,6 +464,26 @@ async fn preview_lists_every_object_and_its_json_is_stable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_cloudflare_token_is_a_configuration_error() {
+    let mut e = estate(true).await;
+    e.config.cloudflare.as_mut().unwrap().token_env = Some("SHIPDECK_TEST_NO_SUCH_TOKEN".into());
+    let err = shipdeck::ops::prepare(
+        e.ctx(),
+        Request::Sunset {
+            app: APP.into(),
+            resume: false,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains("SHIPDECK_TEST_NO_SUCH_TOKEN"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_app_is_a_usage_error() {
     let e = estate(true).await;
     let err = shipdeck::ops::prepare(
