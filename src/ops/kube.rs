@@ -137,7 +137,10 @@ pub async fn access_review(
 
 /// A pod template as YAML, for the preview's diff.
 pub fn template_yaml(template: &Value) -> String {
-    serde_saphyr::to_string(template)
+    // Plain scalars (no folded `>` blocks): a long image reference stays on its own diff line.
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.prefer_block_scalars = false;
+    serde_saphyr::to_string_with_options(template, options)
         .unwrap_or_else(|_| serde_json::to_string_pretty(template).unwrap_or_default())
 }
 
@@ -266,5 +269,24 @@ pub async fn wait_rollout(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_images_stay_on_one_line() {
+        let t = serde_json::json!({"spec": {"containers": [{"name": "web", "image": format!("registry.local/shop/web:1.4.2@sha256:{}", "a".repeat(64))}]}});
+        let y = super::template_yaml(&t);
+        assert!(
+            y.contains("image: registry.local/shop/web:1.4.2@sha256:aaaa"),
+            "{y}"
+        );
+        let d = super::template_diff(
+            &serde_json::json!({"a": 1}),
+            &serde_json::json!({"a": 2}),
+            "t",
+        );
+        assert!(d.contains("-a: 1") && d.contains("+a: 2"), "{d}");
     }
 }
