@@ -402,6 +402,24 @@ impl CloudflareSim {
         self.with(|s| s.access.clone()).unwrap_or_default()
     }
 
+    /// Adds one DNS record; returns its id.
+    pub fn add_record(&self, name: &str, kind: &str, content: &str) -> String {
+        self.with(|s| {
+            let id = s.id(0xf);
+            s.records.push(DnsRecord {
+                id: id.clone(),
+                name: name.into(),
+                kind: kind.into(),
+                content: content.into(),
+                proxied: false,
+                ttl: 1,
+                comment: None,
+            });
+            id
+        })
+        .unwrap_or_default()
+    }
+
     /// Adds DNS records named `name-N.{zone}` (pagination tests).
     pub fn add_records(&self, prefix: &str, n: usize) {
         self.with(|s| {

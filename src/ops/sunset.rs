@@ -164,6 +164,17 @@ impl Inventory {
     }
 }
 
+/// Record types that route a hostname to the app; others at the same name (MX, TXT
+/// verification, CAA) are not the app's and stay.
+pub const ROUTING_RECORD_TYPES: [&str; 3] = ["CNAME", "A", "AAAA"];
+
+pub(crate) fn routing_records(records: Vec<DnsRecord>) -> Vec<DnsRecord> {
+    records
+        .into_iter()
+        .filter(|r| ROUTING_RECORD_TYPES.contains(&r.kind.as_str()))
+        .collect()
+}
+
 fn cf_err(e: crate::backend::cloudflare::CfError) -> OpError {
     OpError::backend("cloudflare", e)
 }
@@ -204,11 +215,12 @@ pub(crate) async fn inventory(ctx: &OpContext, t: &Target) -> Result<Inventory, 
                 ),
             ));
         };
-        inv.dns = e
-            .client
-            .dns_records(&zone, Some(&e.edge.hostname))
-            .await
-            .map_err(cf_err)?;
+        inv.dns = routing_records(
+            e.client
+                .dns_records(&zone, Some(&e.edge.hostname))
+                .await
+                .map_err(cf_err)?,
+        );
         inv.access = find_access_apps(&e.client, &e.cfg, &e.edge)
             .await
             .map_err(cf_err)?;

@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sunset_removes_everything_in_order_and_reports() {
     let e = estate(true).await;
+    // Not the app's routing: a TXT record at the same name stays.
+    e.cf.add_record("worker.shop.example", "TXT", "verification=abc");
     let (record, access) = ids(&e);
     let digests = worker_digests(&e);
     let preview = e.prepare(false).await;
@@ -146,6 +148,13 @@ async fn sunset_removes_everything_in_order_and_reports() {
         json!({"spec": {"replicas": 0}})
     );
     assert_all_gone(&e).await;
+    let txt: Vec<String> =
+        e.cf.dns_records()
+            .into_iter()
+            .filter(|r| r.name == "worker.shop.example")
+            .map(|r| r.kind)
+            .collect();
+    assert_eq!(txt, vec!["TXT"]);
     // Every step's last message; the report says complete.
     let last = events
         .iter()

@@ -1,6 +1,8 @@
 //! Sunset's Cloudflare, monitoring, registry and report steps. Each reads the live state first, so
 //! running it again after it took effect (or after a crash in the middle) answers "already done".
-use super::{SILENCE_SECS, Target, cf_err, inventory, reg_err, retired, silence_active};
+use super::{
+    SILENCE_SECS, Target, cf_err, inventory, reg_err, retired, routing_records, silence_active,
+};
 use crate::backend::alertmanager::AlertmanagerClient;
 use crate::backend::cloudflare::{CODE_BAD_TUNNEL_CONFIG, CfError, RuleRemoval, find_access_apps};
 use crate::backend::registry::{RegistryClient, RegistryError};
@@ -77,13 +79,16 @@ impl DnsRecords {
                 format!("zone {} not found for this token", e.cfg.zone),
             ));
         };
-        let records = e
-            .client
-            .dns_records(&zone, Some(host))
-            .await
-            .map_err(cf_err)?;
+        let records = routing_records(
+            e.client
+                .dns_records(&zone, Some(host))
+                .await
+                .map_err(cf_err)?,
+        );
         if records.is_empty() {
-            return Ok(StepOutput::already(format!("no DNS record named {host}")));
+            return Ok(StepOutput::already(format!(
+                "no CNAME, A or AAAA record named {host}"
+            )));
         }
         let mut deleted = vec![];
         for r in &records {
