@@ -92,19 +92,24 @@ pub async fn build(
     let before = super::kube::template_of(&c.deployment);
     // The dry-run carries no precondition: the controller's status updates move the
     // resourceVersion all the time, and nothing is written anyway.
-    let after =
-        super::kube::patch_deployment(&client, &c.namespace, &name, &c.body.to_kube()?, true)
-            .await?;
-    preview.diffs.push(TemplateDiff {
-        env: c.env.clone(),
-        object: format!("deployment/{name}"),
-        namespace: c.namespace.clone(),
-        unified: super::kube::template_diff(
-            &before,
-            &super::kube::template_of(&after),
-            "spec.template",
-        ),
-    });
+    if let Some(after) = dry_run(
+        &mut preview,
+        &checks_out,
+        super::kube::patch_deployment(&client, &c.namespace, &name, &c.body.to_kube()?, true),
+    )
+    .await?
+    {
+        preview.diffs.push(TemplateDiff {
+            env: c.env.clone(),
+            object: format!("deployment/{name}"),
+            namespace: c.namespace.clone(),
+            unified: super::kube::template_diff(
+                &before,
+                &super::kube::template_of(&after),
+                "spec.template",
+            ),
+        });
+    }
     preview.plan.steps.push(Step::new(
         "patch-deployment",
         c.step_description,
@@ -135,6 +140,35 @@ pub async fn build(
     }
     preview.checks = checks_out;
     Ok(preview)
+}
+
+/// Runs the preview's server-side dry-run unless the access review already said no (then the
+/// dry-run would only repeat the 403); a 403 from the dry-run itself becomes a note, since the
+/// failed access check already refuses the run.
+pub async fn dry_run<T>(
+    preview: &mut Preview,
+    checks: &[Check],
+    call: impl std::future::Future<Output = Result<T, OpError>>,
+) -> Result<Option<T>, OpError> {
+    let denied = checks
+        .iter()
+        .any(|c| c.id == "access" && c.status == super::preview::CheckStatus::Fail);
+    if denied {
+        preview
+            .notes
+            .push("no server-side dry-run: the access review denied the write".into());
+        return Ok(None);
+    }
+    match call.await {
+        Ok(v) => Ok(Some(v)),
+        Err(OpError::Forbidden(m)) => {
+            preview
+                .notes
+                .push(format!("server-side dry-run forbidden: {m}"));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub fn wait_step(env: &str, ns: &str, name: &str) -> Step {

@@ -237,9 +237,11 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
                 p.checks = checks_out;
                 return Ok(p);
             }
-            let answered = super::steps::scale(&client, &ns, &name, *n, "", true).await?;
-            p.notes
-                .push(format!("replicas {current} → {answered} (server dry-run)"));
+            let dry = super::steps::scale(&client, &ns, &name, *n, "", true);
+            if let Some(answered) = deploy::dry_run(&mut p, &checks_out, dry).await? {
+                p.notes
+                    .push(format!("replicas {current} → {answered} (server dry-run)"));
+            }
             p.plan.steps.push(Step::new(
                 "scale-deployment",
                 format!("Scale deployment/{name} in {env} from {current} to {n} replicas"),

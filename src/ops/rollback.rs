@@ -148,7 +148,12 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
     let after = if paused {
         None
     } else {
-        Some(super::kube::patch_deployment(&client, &ns, &name, &body.to_kube()?, true).await?)
+        super::deploy::dry_run(
+            &mut preview,
+            &checks_out,
+            super::kube::patch_deployment(&client, &ns, &name, &body.to_kube()?, true),
+        )
+        .await?
     };
     let after_template = after
         .as_ref()

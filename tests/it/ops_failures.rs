@@ -59,6 +59,13 @@ async fn access_review_denied_refuses_without_writing() {
         p.render_text(200)
             .contains("[FAIL] may patch deployments in shop-green")
     );
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n == "no server-side dry-run: the access review denied the write"),
+        "{:?}",
+        p.notes
+    );
     let (outcome, _) = run(
         p,
         Confirmation {
@@ -81,13 +88,13 @@ async fn access_review_denied_refuses_without_writing() {
     let writes: Vec<String> = denied
         .take_recorded()
         .iter()
-        .filter(|r| r.method != "GET" && !r.query.contains("dryRun=All"))
+        .filter(|r| r.method != "GET")
         .map(|r| r.line())
         .collect();
     assert_eq!(
         writes,
         vec!["POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews".to_string()],
-        "only the access review and the dry-run were sent"
+        "only the access review was sent: no dry-run, no write"
     );
     assert_eq!(phases(&e, &outcome.op_id), vec![s("refused", None)]);
     assert!(
