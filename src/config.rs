@@ -53,6 +53,15 @@ pub struct Config {
     /// The OCI registry holding the apps' images.
     #[serde(default)]
     pub registry: Option<crate::backend::registry::RegistryConfig>,
+    /// `[ops]`: verification window and regression thresholds, rollout timeout, locks.
+    #[serde(default)]
+    pub ops: crate::ops::context::OpsConfig,
+    /// `[slack]`: optional incoming webhook notified on completion, failure and regression.
+    #[serde(default)]
+    pub slack: Option<crate::ops::notify::SlackConfig>,
+    /// `[cloudflare]`: the production edge (DNS, tunnel, Access) that sunset removes and the board shows.
+    #[serde(default)]
+    pub cloudflare: Option<crate::backend::cloudflare::CloudflareConfig>,
 }
 
 fn default_estate() -> String {

@@ -18,6 +18,7 @@ pub mod terminal;
 pub mod text;
 pub mod tui;
 pub mod ui;
+pub mod verbs;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ pub mod exit {
     pub const DONE: u8 = 0;
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
+    pub const REFUSED: u8 = 3;
+    pub const NOT_CONFIRMED: u8 = 4;
 }
 
 pub fn run(cli: cli::Cli) -> ExitCode {
@@ -73,6 +76,18 @@ pub fn run(cli: cli::Cli) -> ExitCode {
 
 async fn dispatch(cli: cli::Cli) -> color_eyre::Result<u8> {
     use cli::Command;
+    if let Some(
+        cmd @ (Command::Promote(_)
+        | Command::Rollback(_)
+        | Command::Patch(_)
+        | Command::Sunset(_)
+        | Command::Approve(_)
+        | Command::Silence(_)
+        | Command::Audit(_)),
+    ) = &cli.command
+    {
+        return verbs::run_verb(&cli, cmd).await;
+    }
     match cli.command {
         None => {
             let config = load_config(cli.config.as_deref())?;
@@ -121,11 +136,13 @@ async fn dispatch(cli: cli::Cli) -> color_eyre::Result<u8> {
             print!("{}", report.text);
             Ok(if report.ok { exit::DONE } else { exit::FAILED })
         }
+        // The operation verbs returned above.
+        Some(_) => Ok(exit::USAGE),
     }
 }
 
 /// Loads `--config FILE`, else the platform default path.
-fn load_config(path: Option<&std::path::Path>) -> Result<config::Config, config::ConfigError> {
+pub fn load_config(path: Option<&std::path::Path>) -> Result<config::Config, config::ConfigError> {
     let path = match path {
         Some(p) => p.to_path_buf(),
         None => config::Config::default_path().ok_or_else(|| config::ConfigError::Unreadable {

@@ -2,6 +2,7 @@
 
 pub mod alertmanager;
 pub mod ci;
+pub mod cloudflare;
 pub mod exposition;
 pub mod http;
 pub mod kube;

@@ -6,6 +6,7 @@
 
 pub mod alertmanager;
 pub mod ci;
+pub mod cloudflare;
 pub mod kube_api;
 pub mod prometheus;
 pub mod registry;

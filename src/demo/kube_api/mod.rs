@@ -119,6 +119,8 @@ pub(crate) struct Shared {
     addr: std::sync::Mutex<SocketAddr>,
     /// Injected faults and latency (tests of clients' resilience).
     faults: std::sync::Mutex<Faults>,
+    /// Requests recorded for scenario tests (`KubeApiServer::start_recording`).
+    recording: std::sync::Mutex<Option<Vec<RecordedRequest>>>,
 }
 
 #[derive(Default)]
@@ -127,6 +129,29 @@ struct Faults {
     count: u64,
     code: u16,
     latency: std::time::Duration,
+}
+
+/// One request as the server received it (scenario tests assert these exactly, in order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// The raw query string (`dryRun=All&fieldManager=shipdeck`), empty when there is none.
+    pub query: String,
+    pub content_type: Option<String>,
+    /// The body parsed as JSON (`Null` when empty; a string when it is not JSON).
+    pub body: serde_json::Value,
+}
+
+impl RecordedRequest {
+    /// `PATCH /apis/apps/v1/namespaces/ns/deployments/web?dryRun=All`
+    pub fn line(&self) -> String {
+        if self.query.is_empty() {
+            format!("{} {}", self.method, self.path)
+        } else {
+            format!("{} {}?{}", self.method, self.path, self.query)
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -153,6 +178,7 @@ impl KubeApiServer {
             counters: Counters::default(),
             addr: std::sync::Mutex::new(addr),
             faults: std::sync::Mutex::default(),
+            recording: std::sync::Mutex::new(None),
         });
         let mut server = KubeApiServer {
             shared,
@@ -227,6 +253,23 @@ impl KubeApiServer {
             writes: c.writes.load(Ordering::Relaxed),
             total: c.total.load(Ordering::Relaxed),
         }
+    }
+
+    /// Starts (or restarts, clearing) recording every request with its body.
+    pub fn start_recording(&self) {
+        if let Ok(mut r) = self.shared.recording.lock() {
+            *r = Some(Vec::new());
+        }
+    }
+
+    /// The requests recorded since `start_recording` (recording continues, emptied).
+    pub fn take_recorded(&self) -> Vec<RecordedRequest> {
+        self.shared
+            .recording
+            .lock()
+            .ok()
+            .and_then(|mut r| r.as_mut().map(std::mem::take))
+            .unwrap_or_default()
     }
 
     /// Closes the listener and all open watches and log streams.
@@ -324,7 +367,37 @@ async fn dispatch(State(ctx): State<Ctx>, req: Request) -> Response {
     if !authorized(&ctx, req.headers()) {
         return error_response(&ApiError::unauthorized());
     }
-    let (parts, body) = req.into_parts();
+    let (parts, mut body) = req.into_parts();
+    if ctx.shared.recording.lock().is_ok_and(|r| r.is_some()) {
+        let bytes = match read_body(body).await {
+            Ok(b) => b,
+            Err(e) => return error_response(&e),
+        };
+        let parsed = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&bytes).into())
+            })
+        };
+        let rec = RecordedRequest {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            content_type: parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body: parsed,
+        };
+        if let Ok(mut r) = ctx.shared.recording.lock()
+            && let Some(v) = r.as_mut()
+        {
+            v.push(rec);
+        }
+        body = Body::from(bytes);
+    }
     let path = parts.uri.path().trim_end_matches('/').to_string();
     let query = select::Query::parse(parts.uri.query().unwrap_or(""));
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
