@@ -16,12 +16,12 @@ mod e2e;
 mod kube_api;
 mod kube_backend;
 mod kubectl_rollout;
+mod monitor_render;
 mod ops_failures;
 mod ops_flows;
 mod ops_kubectl;
 mod ops_scenarios;
 mod ops_support;
-mod monitor_render;
 mod pipelines_render;
 mod prometheus;
 #[allow(dead_code)]
