@@ -1,5 +1,19 @@
 //! The mutation engine: request → plan → preview (dry-runs, checks, diffs) → confirm → run with
 //! progress → verify → audit. The CLI verbs and the console's modal call the same functions.
+//!
+//! How a caller (the CLI in `verbs.rs`, the console's modal) drives it:
+//! 1. `let ctx = Arc::new(OpContext::new(config, read_only))` once (`set_kube` to share clients);
+//! 2. `let preview = ops::prepare(ctx.clone(), request).await?` — reads, server-side dry-runs,
+//!    checks; nothing is written. Show `preview.render_text(width)`; ask for the app name when
+//!    `preview.confirm_name` is set, and for a reason when `preview.needs_override()`;
+//!    `preview.hard_failures()` cannot be overridden (read-only, access, lock, paused);
+//! 3. `ops::spawn(preview, Confirmation { typed_name, override_reason })` (or `ops::run` with your
+//!    own channel and token) — `OpEvent`s: `Started`, per step `Step` → `Progress`* →
+//!    `StepDone`, then one `Finished(outcome)`; fold them with `OpProgress` for a progress bar;
+//!    `cancel.cancel()` stops between steps (and stops waiting on a rollout);
+//! 4. `Outcome.status` (`done`, `no_op`, `regressed`, `failed`, `cancelled`, `refused`),
+//!    `Outcome.suggested_rollback` after a regression (prepare it for the one-key rollback),
+//!    `Outcome.exit_code()` for scripts. Recent operations: `audit::summaries(&audit::read(..))`.
 pub mod approve;
 pub mod audit;
 pub mod checks;

@@ -32,6 +32,7 @@ mod render;
 mod status;
 mod sunset;
 mod sunset_cli;
+mod sunset_real;
 mod sunset_support;
 mod support_real_servers;
 mod support_traffic;
