@@ -420,4 +420,34 @@ mod example_tests {
             Some("staging")
         );
     }
+
+    /// Every commented-out key in the example is real: uncommenting them all still parses.
+    #[test]
+    fn example_config_commented_keys_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut tables = 0;
+        let uncommented: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let Some(rest) = line.strip_prefix("# ") else {
+                    return line.to_string();
+                };
+                let is_table = rest.starts_with('[') && rest.trim_end().ends_with(']');
+                let is_key = rest.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                });
+                tables += usize::from(is_table);
+                if is_table || is_key {
+                    rest.to_string()
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect();
+        let config = Config::parse(&uncommented.join("\n"), &path).unwrap();
+        assert!(config.prometheus.is_some() && config.alertmanager.is_some());
+        assert!(config.ci.is_some() && config.registry.is_some() && config.cloudflare.is_some());
+        assert!(config.slack.is_some() && tables >= 6);
+    }
 }
