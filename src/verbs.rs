@@ -145,7 +145,7 @@ pub async fn run_request(
         if json {
             json_line(
                 out,
-                &serde_json::json!({"preview": preview, "outcome": null, "error": e, "message": e.to_string(), "exit_code": e.exit_code()}),
+                &serde_json::json!({"preview": preview, "outcome": null, "error": e, "message": e.to_string(), "dry_run": flags.dry_run, "exit_code": e.exit_code()}),
             );
         } else {
             eprintln!("shipdeck: {e}");
@@ -179,7 +179,7 @@ pub async fn run_request(
         if json {
             json_line(
                 out,
-                &serde_json::json!({"preview": preview.to_json(), "outcome": null, "dry_run": true, "exit_code": 0}),
+                &serde_json::json!({"preview": preview.to_json(), "outcome": null, "error": null, "message": "dry run: nothing was changed", "dry_run": true, "exit_code": 0}),
             );
         } else {
             let _ = writeln!(out, "Dry run: nothing was changed.");
@@ -232,7 +232,7 @@ pub async fn run_request(
     if json {
         json_line(
             out,
-            &serde_json::json!({"preview": preview_json, "outcome": outcome, "exit_code": code}),
+            &serde_json::json!({"preview": preview_json, "error": null, "message": outcome.message, "outcome": outcome, "dry_run": false, "exit_code": code}),
         );
     } else {
         let _ = writeln!(

@@ -465,3 +465,44 @@ fn cancelled_message(done: &[String], plan: &super::Plan) -> String {
         }
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_json_is_flat_and_stable() {
+        let o = Outcome {
+            op_id: "op".into(),
+            request: Request::ExpireSilence { id: "s1".into() },
+            status: OutcomeStatus::Failed {
+                error: OpError::Conflict {
+                    object: "deployment/web in shop-blue".into(),
+                    expected: "12".into(),
+                },
+            },
+            message: "m".into(),
+            steps_done: vec![],
+            steps_total: 1,
+            verify: None,
+            suggested_rollback: None,
+            elapsed_ms: 3,
+        };
+        assert_eq!(
+            serde_json::to_value(&o).unwrap(),
+            serde_json::json!({
+                "op_id": "op",
+                "request": {"op": "expire_silence", "id": "s1"},
+                "status": "failed",
+                "error": {"kind": "conflict", "detail": {"object": "deployment/web in shop-blue", "expected": "12"}},
+                "message": "m",
+                "steps_done": [],
+                "steps_total": 1,
+                "verify": null,
+                "suggested_rollback": null,
+                "elapsed_ms": 3,
+            })
+        );
+        assert_eq!(o.exit_code(), 1);
+    }
+}

@@ -130,6 +130,19 @@ async fn verbs_dry_run_confirm_and_exit_codes() {
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let v = json(&o);
+    let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "dry_run",
+            "error",
+            "exit_code",
+            "message",
+            "outcome",
+            "preview"
+        ]
+    );
     assert_eq!(v["exit_code"], 0);
     assert_eq!(v["outcome"]["status"], "done", "{v:#}");
     assert_eq!(

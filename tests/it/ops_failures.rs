@@ -407,3 +407,51 @@ async fn good_image_verifies_healthy() {
         "verify reports its progress"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_while_waiting_for_a_rollout() {
+    let e = Estate::start(40.0).await;
+    let p = prepare(
+        e.ctx(),
+        Request::Rollback {
+            app: "worker".into(),
+            env: "production".into(),
+            to_revision: None,
+        },
+    )
+    .await;
+    // The world stands still: the rollout cannot finish.
+    e.demo.world().pause();
+    let mut h = shipdeck::ops::spawn(p, confirm("worker"));
+    let mut progress = shipdeck::ops::OpProgress::default();
+    while let Some(ev) = h.events.recv().await {
+        progress.apply(&ev);
+        if matches!(&ev, OpEvent::Step { name, .. } if name == "wait-rollout") {
+            h.cancel.cancel();
+        }
+    }
+    let outcome = h.task.await.unwrap();
+    e.demo.world().resume();
+    assert_eq!(outcome.status, OutcomeStatus::Cancelled);
+    assert_eq!(outcome.steps_done, vec!["patch-deployment"]);
+    assert!(
+        outcome
+            .message
+            .contains("done: patch-deployment; not done: wait-rollout"),
+        "{}",
+        outcome.message
+    );
+    assert!(progress.finished());
+    assert_eq!(progress.done, vec!["patch-deployment"]);
+    assert_eq!(
+        phases(&e, &outcome.op_id),
+        vec![
+            s("start", None),
+            s("step_begin", None),
+            s("step_end", Some("ok")),
+            s("step_begin", None),
+            s("step_end", Some("cancelled")),
+            s("finish", Some("cancelled")),
+        ]
+    );
+}

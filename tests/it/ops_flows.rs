@@ -249,6 +249,36 @@ async fn silence_create_and_expire_through_alertmanager() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_the_production_gate_through_jenkins() {
+    use crate::ci_support::{manual_clock, secs};
+    use shipdeck::demo::ci::{CiSimOptions, NoDeploy, start_ci_and_registry};
+    let e = Estate::start(40.0).await;
+    let (clock, clockfn) = manual_clock();
+    let opts = CiSimOptions {
+        fail_test_pct: 0,
+        fail_build_pct: 0,
+        ..CiSimOptions::default()
+    };
+    let (servers, _registry) = start_ci_and_registry(opts, clockfn, Arc::new(NoDeploy))
+        .await
+        .unwrap();
+    clock.advance(secs(200));
+    let mut config = e.config.clone();
+    config.ci = Some(servers.jenkins_config());
+    let ctx = e.ctx_with(config, false);
+    let req = Request::Approve {
+        app: "api".into(),
+        env: "production".into(),
+    };
+    let p = prepare(ctx.clone(), req.clone()).await;
+    assert_eq!(p.plan.steps[0].name, "approve-gate");
+    let (outcome, _) = run(p, confirm("api")).await;
+    assert_eq!(outcome.status, OutcomeStatus::Done, "{}", outcome.message);
+    let err = shipdeck::ops::prepare(ctx, req).await.unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_the_production_gate_through_github() {
     use crate::ci_support::{manual_clock, secs};
     use shipdeck::demo::ci::{CiSimOptions, NoDeploy, start_ci_and_registry};
