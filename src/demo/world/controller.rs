@@ -89,12 +89,22 @@ pub struct Controller {
     /// Namespace the life loop deploys new builds to.
     pub life_ns: Option<String>,
     pub(super) log_seq: u64,
+    /// Resolves a new container's image to its registry digest (`imageID`).
+    pub digest_of: Option<super::DigestResolver>,
 }
 
 pub fn controller_opts() -> WriteOptions {
     WriteOptions {
         field_manager: Some("kube-controller-manager".into()),
         ..WriteOptions::default()
+    }
+}
+
+/// The write that starts a pod's graceful deletion (sets `deletionTimestamp`).
+pub fn graceful_opts() -> WriteOptions {
+    WriteOptions {
+        graceful_delete: true,
+        ..controller_opts()
     }
 }
 
@@ -137,6 +147,7 @@ impl Controller {
             instant: false,
             life_ns: None,
             log_seq: 0,
+            digest_of: None,
         }
     }
 
