@@ -98,10 +98,17 @@ impl Demo {
         let store = Store::new(Arc::new(move || c2.now()));
         let logs = LogBook::default();
         // The registry exists before the world so that seeded pods already report its digests.
-        let registry = opts.extras.then(|| {
+        // (9,000 images at `--scale 3000`: off the async workers.)
+        let registry = if opts.extras {
             let scale = opts.scale;
-            estate_servers::seeded_registry(scale)
-        });
+            let seeded =
+                tokio::task::spawn_blocking(move || estate_servers::seeded_registry(scale))
+                    .await
+                    .wrap_err("seeding the simulated registry")?;
+            Some(seeded)
+        } else {
+            None
+        };
         let wopts = WorldOptions {
             scale: opts.scale,
             scale_replicas: opts.scale_replicas,

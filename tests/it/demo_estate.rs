@@ -162,6 +162,27 @@ async fn the_registry_knows_every_running_tag_and_pods_report_its_digests() {
     let a = client.head_manifest("shop/web", "1.3.0").await.unwrap();
     let b = client.head_manifest("shop/web", "1.4.2").await.unwrap();
     assert_ne!(a.digest, b.digest);
+    // A tag pushed again moves in the registry; running pods keep the digest they started with.
+    let pods_before = pod_images(&demo, "shop-green", "web");
+    let moved = demo
+        .registry()
+        .unwrap()
+        .push_image("shop/web", "1.4.2", "rebuilt 1.4.2");
+    assert_ne!(moved, b.digest);
+    assert_eq!(
+        client
+            .head_manifest("shop/web", "1.4.2")
+            .await
+            .unwrap()
+            .digest,
+        moved
+    );
+    assert_eq!(pod_images(&demo, "shop-green", "web"), pods_before);
+    assert!(
+        pods_before
+            .iter()
+            .all(|(_, id)| id.ends_with(&b.digest) && !id.ends_with(&moved))
+    );
     demo.shutdown().await;
 }
 
