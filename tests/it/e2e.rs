@@ -98,10 +98,7 @@ fn bad_config_exits_2_naming_file_and_key() {
         err.contains("bad.toml") && err.contains("bogus_key"),
         "{err}"
     );
-    assert!(
-        err.lines().filter(|l| !l.trim().is_empty()).count() <= 6,
-        "{err}"
-    );
+    assert!(err.lines().filter(|l| !l.trim().is_empty()).count() <= 6, "{err}");
 
     let missing = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
         .args(["--config", "/nonexistent/shipdeck.toml"])

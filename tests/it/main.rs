@@ -18,11 +18,11 @@ mod kubectl_rollout;
 mod monitor_render;
 mod pipelines_render;
 mod prometheus;
-mod prometheus_fidelity;
 #[allow(dead_code)]
 mod pty;
 mod registry;
 mod render;
 mod status;
+mod prometheus_fidelity;
 mod support_real_servers;
 mod support_traffic;
