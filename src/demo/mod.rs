@@ -200,6 +200,20 @@ impl Demo {
         self.extras.as_ref().map(|e| e.registry.url().to_string())
     }
 
+    /// `[ci]` for one of the simulated CI servers (`config` uses GitHub Actions).
+    pub fn ci_config(
+        &self,
+        kind: crate::backend::ci::ProviderKind,
+    ) -> Option<crate::backend::ci::CiConfig> {
+        use crate::backend::ci::ProviderKind;
+        let ci = &self.extras.as_ref()?.ci;
+        Some(match kind {
+            ProviderKind::Github => ci.github_config(),
+            ProviderKind::Jenkins => ci.jenkins_config(),
+            ProviderKind::Gitlab => ci.gitlab_config(),
+        })
+    }
+
     /// The pipeline engine behind the CI servers (approve, trigger, runs).
     pub fn ci_engine(&self) -> Option<&Arc<ci::CiEngine>> {
         self.extras.as_ref().map(|e| e.ci.engine())

@@ -352,6 +352,21 @@ async fn the_written_config_loads_and_names_every_source() {
             .status();
         assert!(status.is_success(), "{name} {url}{path}: {status}");
     }
+    // Each simulated CI server answers its provider with the same runs.
+    let engine = demo.ci_engine().unwrap();
+    for kind in [
+        ProviderKind::Github,
+        ProviderKind::Jenkins,
+        ProviderKind::Gitlab,
+    ] {
+        let cfg = demo.ci_config(kind).unwrap();
+        let p = ci::provider(&cfg, BTreeMap::new()).unwrap();
+        for branch in ["develop", "staging", "master"] {
+            let run = p.latest_run("api", branch).await.unwrap().expect("a run");
+            let newest = &engine.runs("api", branch)[0];
+            assert_eq!(run.commit.sha, newest.commit.sha, "{kind:?} {branch}");
+        }
+    }
     // Without extras: Kubernetes only, and the config says so.
     let bare = Demo::start(DemoOptions {
         paused: true,
