@@ -2,11 +2,14 @@
 //!
 //! Depends on nothing in `ui/` or `app/`; the console does not know it talks to the demo.
 //! `Demo::start` builds the world (clock, controller, seeded estate) and serves it through the
-//! simulated Kubernetes API; `serve` is `shipdeck demo --serve`.
+//! simulated Kubernetes API and, unless `DemoOptions::extras` is off, Prometheus, Alertmanager,
+//! the CI servers and the OCI registry (`estate_servers`), all on the world's clock; `serve` is
+//! `shipdeck demo --serve`.
 
 pub mod alertmanager;
 pub mod ci;
 pub mod cloudflare;
+pub mod estate_servers;
 pub mod kube_api;
 pub mod prometheus;
 pub mod registry;
@@ -16,6 +19,7 @@ pub mod world;
 
 use crate::config::{App, Config, Environment};
 use color_eyre::eyre::WrapErr;
+use estate_servers::{Extras, ExtrasOptions};
 use kube_api::{KubeApiOptions, KubeApiServer, LogBook};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,8 +45,13 @@ pub struct DemoOptions {
     pub bad_marker: String,
     /// Port 0 / None = ephemeral on 127.0.0.1.
     pub kube_addr: Option<SocketAddr>,
-    /// Develop gets a new build every this many sim seconds (default estate; 0 = never).
+    /// Develop gets a new build every this many sim seconds (0 = no new builds reach any
+    /// environment by themselves). With `extras`, CI makes the builds (develop commits this
+    /// often and CI deploys them); without, the world's own life loop does.
     pub life_every_s: u64,
+    /// Start Prometheus, Alertmanager, the CI servers and the registry besides the Kubernetes
+    /// API (default on; tests that need only Kubernetes turn it off).
+    pub extras: bool,
 }
 
 impl Default for DemoOptions {
@@ -56,6 +65,7 @@ impl Default for DemoOptions {
             bad_marker: "-bad".into(),
             kube_addr: None,
             life_every_s: 90,
+            extras: true,
         }
     }
 }
@@ -65,6 +75,7 @@ pub struct Demo {
     store: Store,
     world: World,
     kube: KubeApiServer,
+    extras: Option<Extras>,
     opts: DemoOptions,
 }
 
@@ -72,6 +83,8 @@ impl std::fmt::Debug for Demo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Demo")
             .field("kube", &self.kube_url())
+            .field("prometheus", &self.prometheus_url())
+            .field("github", &self.github_url())
             .finish()
     }
 }
@@ -85,6 +98,18 @@ impl Demo {
         let c2 = clock.clone();
         let store = Store::new(Arc::new(move || c2.now()));
         let logs = LogBook::default();
+        // The registry exists before the world so that seeded pods already report its digests.
+        // (9,000 images at `--scale 3000`: off the async workers.)
+        let registry = if opts.extras {
+            let scale = opts.scale;
+            let seeded =
+                tokio::task::spawn_blocking(move || estate_servers::seeded_registry(scale))
+                    .await
+                    .wrap_err("seeding the simulated registry")?;
+            Some(seeded)
+        } else {
+            None
+        };
         let wopts = WorldOptions {
             scale: opts.scale,
             scale_replicas: opts.scale_replicas,
@@ -92,9 +117,30 @@ impl Demo {
             speed: opts.speed,
             paused: opts.paused,
             bad_marker: opts.bad_marker.clone(),
-            life_every_s: opts.life_every_s,
+            // With CI running, CI makes develop's new builds.
+            life_every_s: if opts.extras { 0 } else { opts.life_every_s },
+            digest_of: registry.as_ref().map(estate_servers::digest_resolver),
         };
         let world = World::start(store.clone(), clock, logs.clone(), &wopts).await;
+        let extras =
+            match registry {
+                Some(registry) => {
+                    let pods = match opts.scale {
+                        None => 0,
+                        Some(n) => n * 3 * opts.scale_replicas.max(0) as usize,
+                    };
+                    let eopts = ExtrasOptions {
+                        scale: opts.scale,
+                        seed: opts.seed,
+                        develop_every_s: opts.life_every_s,
+                        monitoring: pods <= estate_servers::MONITOR_MAX_PODS,
+                    };
+                    Some(Extras::start(&world, registry, &eopts).await.wrap_err(
+                        "starting the simulated Prometheus, Alertmanager, CI and registry",
+                    )?)
+                }
+                None => None,
+            };
         let kopts = KubeApiOptions {
             addr: opts
                 .kube_addr
@@ -110,12 +156,82 @@ impl Demo {
             store,
             world,
             kube,
+            extras,
             opts,
         })
     }
 
     pub fn kube_url(&self) -> String {
         self.kube.url()
+    }
+
+    /// `http://127.0.0.1:PORT` of the simulated Prometheus (None: extras off, or a large `--scale`).
+    pub fn prometheus_url(&self) -> Option<String> {
+        self.extras
+            .as_ref()
+            .and_then(|e| e.prometheus.as_ref())
+            .map(|p| p.url())
+    }
+
+    /// The simulated Alertmanager (None as for `prometheus_url`).
+    pub fn alertmanager_url(&self) -> Option<String> {
+        self.extras
+            .as_ref()
+            .and_then(|e| e.alertmanager.as_ref())
+            .map(|a| a.url())
+    }
+
+    /// The simulated GitHub Actions REST API (repos `shop/<app>`).
+    pub fn github_url(&self) -> Option<String> {
+        self.extras.as_ref().map(|e| e.ci.github_url().to_string())
+    }
+
+    /// The simulated Jenkins (`wfapi`, multibranch job `<app>`).
+    pub fn jenkins_url(&self) -> Option<String> {
+        self.extras.as_ref().map(|e| e.ci.jenkins_url().to_string())
+    }
+
+    /// The simulated GitLab CI REST v4 (projects `shop/<app>`).
+    pub fn gitlab_url(&self) -> Option<String> {
+        self.extras.as_ref().map(|e| e.ci.gitlab_url().to_string())
+    }
+
+    /// The simulated OCI registry (repositories `shop/<app>`).
+    pub fn registry_url(&self) -> Option<String> {
+        self.extras.as_ref().map(|e| e.registry.url().to_string())
+    }
+
+    /// `[ci]` for one of the simulated CI servers (`config` uses GitHub Actions).
+    pub fn ci_config(
+        &self,
+        kind: crate::backend::ci::ProviderKind,
+    ) -> Option<crate::backend::ci::CiConfig> {
+        use crate::backend::ci::ProviderKind;
+        let ci = &self.extras.as_ref()?.ci;
+        Some(match kind {
+            ProviderKind::Github => ci.github_config(),
+            ProviderKind::Jenkins => ci.jenkins_config(),
+            ProviderKind::Gitlab => ci.gitlab_config(),
+        })
+    }
+
+    /// The pipeline engine behind the CI servers (approve, trigger, runs).
+    pub fn ci_engine(&self) -> Option<&Arc<ci::CiEngine>> {
+        self.extras.as_ref().map(|e| e.ci.engine())
+    }
+
+    /// The registry's data (push, tags, digests) in-process.
+    pub fn registry(&self) -> Option<&registry::SimRegistry> {
+        self.extras.as_ref().map(|e| e.registry.registry())
+    }
+
+    /// Make Prometheus scrape and Alertmanager evaluate now (tests that moved the clock).
+    pub fn sync_monitoring(&self) {
+        if let Some(e) = &self.extras {
+            for h in [&e.prometheus, &e.alertmanager].into_iter().flatten() {
+                h.sync();
+            }
+        }
     }
 
     /// Pause/resume, speed, `set_image`, traffic (`TrafficSource`).
@@ -184,11 +300,31 @@ impl Demo {
                 })
                 .collect(),
         };
+        let extras = self.extras.as_ref();
+        let registry = extras.map(|e| {
+            let mut r = crate::backend::registry::RegistryConfig::new(e.registry.url());
+            r.interval_secs = 10;
+            r
+        });
         Config {
             estate: "shop".into(),
             kubeconfig: Some(kubeconfig.to_path_buf()),
             environments: vec![develop, staging, production],
             apps,
+            prometheus: extras
+                .and_then(|e| e.prometheus.as_ref())
+                .map(prometheus::demo_config),
+            alertmanager: extras
+                .and_then(|e| e.alertmanager.as_ref())
+                .map(alertmanager::demo_config),
+            ci: extras.map(|e| e.ci.github_config()),
+            registry,
+            cloudflare: extras.map(|e| e.cloudflare.config()),
+            // The demo's windows are short so a promote's verification is seen within a minute.
+            ops: crate::ops::context::OpsConfig {
+                verify_window_secs: 30,
+                ..Default::default()
+            },
             ..Config::default()
         }
     }
@@ -206,9 +342,34 @@ impl Demo {
         Ok(Config::load(&file)?)
     }
 
+    /// Stops every server (their ports refuse connections afterwards) and the world.
     pub async fn shutdown(mut self) {
+        if let Some(e) = self.extras.take() {
+            e.shutdown().await;
+        }
         self.kube.stop().await;
         self.world.shutdown().await;
+    }
+
+    /// `name: url` of every endpoint, as `serve` prints them.
+    /// The simulated Cloudflare API base (`…/client/v4`).
+    pub fn cloudflare_url(&self) -> Option<String> {
+        self.extras.as_ref().map(|e| e.cloudflare.url())
+    }
+
+    pub fn endpoints(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![("kubernetes API", self.kube_url())];
+        let more = [
+            ("prometheus", self.prometheus_url()),
+            ("alertmanager", self.alertmanager_url()),
+            ("github actions", self.github_url()),
+            ("jenkins", self.jenkins_url()),
+            ("gitlab", self.gitlab_url()),
+            ("registry", self.registry_url()),
+            ("cloudflare", self.cloudflare_url()),
+        ];
+        v.extend(more.into_iter().filter_map(|(n, u)| u.map(|u| (n, u))));
+        v
     }
 }
 
@@ -225,7 +386,9 @@ pub async fn serve_until(
     stop: impl std::future::Future<Output = ()>,
 ) -> color_eyre::Result<()> {
     let demo = Demo::start(opts).await?;
-    println!("kubernetes API: {}", demo.kube_url());
+    for (name, url) in demo.endpoints() {
+        println!("{:<16}{url}", format!("{name}:"));
+    }
     if let Some(dir) = &write_config {
         demo.write_config(dir)?;
         let kc = dir.join("kubeconfig");
@@ -235,6 +398,9 @@ pub async fn serve_until(
             "try:            KUBECONFIG={} kubectl get deploy -A",
             kc.display()
         );
+        if let Some(gh) = demo.github_url() {
+            println!("                curl {gh}/repos/shop/web/actions/runs");
+        }
     }
     println!("running until Ctrl-C");
     stop.await;

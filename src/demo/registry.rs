@@ -544,6 +544,16 @@ impl RegistryServer {
     }
 }
 
+impl RegistryServer {
+    /// Stops the server and waits until its listener is closed.
+    pub async fn shutdown(mut self) {
+        // Drop aborts the task too; take it out to await its end.
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        task.abort();
+        let _ = task.await;
+    }
+}
+
 impl Drop for RegistryServer {
     fn drop(&mut self) {
         self.task.abort();

@@ -36,7 +36,9 @@ fn demo_board_detail_logs_filter_quit() {
     term.send("\x1b");
     std::thread::sleep(Duration::from_millis(100));
     term.send("\x1b");
-    term.wait_until(STEP, "board focused", |s| !s.contains("LOGS"));
+    term.wait_until(STEP, "board focused", |s| {
+        !s.contains("LOGS") && !s.contains("DEPLOYMENT api")
+    });
     term.send("/wor");
     term.wait_until(STEP, "filtered board", |s| {
         s.contains("worker") && !s.contains("▸ web") && !s.contains("  api ")

@@ -12,6 +12,7 @@ mod ci_support;
 mod cli_verbs;
 mod cloudflare;
 mod demo;
+mod demo_estate;
 mod e2e;
 mod kube_api;
 mod kube_backend;

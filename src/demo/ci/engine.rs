@@ -14,6 +14,11 @@ pub type ClockFn = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 /// (set the app's Deployment image in the branch's namespace).
 pub trait DeployHook: Send + Sync {
     fn deploy(&self, app: &str, branch: &str, image: &str);
+    /// `deploy` with the run's number (for a change-cause naming the run); defaults to `deploy`.
+    fn deploy_run(&self, app: &str, branch: &str, image: &str, number: u64) {
+        let _ = number;
+        self.deploy(app, branch, image);
+    }
 }
 
 /// A hook that deploys nothing.
@@ -37,6 +42,8 @@ pub struct CiSimOptions {
     pub seed: u64,
     /// A new commit lands on each branch this often (once the previous run has finished).
     pub commit_every: SignedDuration,
+    /// Per-branch overrides of `commit_every` (`develop` busier than `master`).
+    pub commit_every_branch: Vec<(String, SignedDuration)>,
     /// Durations of test, build, push and deploy.
     pub stage_secs: [i64; 4],
     /// Percent of runs failing in test, and in build.
@@ -55,6 +62,7 @@ impl Default for CiSimOptions {
             image_host: "registry.local".into(),
             seed: 1,
             commit_every: SignedDuration::from_mins(5),
+            commit_every_branch: Vec::new(),
             stage_secs: [20, 40, 10, 15],
             fail_test_pct: 12,
             fail_build_pct: 6,
@@ -63,6 +71,14 @@ impl Default for CiSimOptions {
 }
 
 impl CiSimOptions {
+    /// How often a new commit lands on `branch`.
+    pub fn commit_every_on(&self, branch: &str) -> SignedDuration {
+        self.commit_every_branch
+            .iter()
+            .find(|(b, _)| b == branch)
+            .map_or(self.commit_every, |(_, d)| *d)
+    }
+
     /// The environment a branch deploys to.
     pub fn environment(&self, branch: &str) -> String {
         if branch == self.production_branch {
@@ -172,6 +188,7 @@ enum Effect {
         app: String,
         branch: String,
         image: String,
+        number: u64,
     },
 }
 
@@ -270,7 +287,12 @@ impl CiEngine {
                         r.push_image(&repo, &tag, &label);
                     }
                 }
-                Effect::Deploy { app, branch, image } => self.hook.deploy(&app, &branch, &image),
+                Effect::Deploy {
+                    app,
+                    branch,
+                    image,
+                    number,
+                } => self.hook.deploy_run(&app, &branch, &image, number),
             }
         }
     }
@@ -472,7 +494,7 @@ fn step_all(opts: &CiSimOptions, st: &mut State, now: Timestamp) -> Vec<Effect> 
     let keys: Vec<(String, String)> = st.runs.keys().cloned().collect();
     for key in keys {
         let due = st.runs.get(&key).and_then(|v| v.last()).and_then(|r| {
-            let next = r.created.checked_add(opts.commit_every).ok()?;
+            let next = r.created.checked_add(opts.commit_every_on(&key.1)).ok()?;
             (r.finished.is_some() && next <= now).then_some(next.max(r.finished.unwrap_or(next)))
         });
         if let Some(at) = due {
@@ -546,6 +568,7 @@ fn step_run(opts: &CiSimOptions, run: &mut SimRun, now: Timestamp, effects: &mut
                         app: run.app.clone(),
                         branch: run.branch.clone(),
                         image: image.clone(),
+                        number: run.number,
                     });
                 }
             }

@@ -82,6 +82,16 @@ impl CiServers {
     }
 }
 
+impl CiServers {
+    /// Stops the servers and the ticker and waits until their listeners are closed.
+    pub async fn shutdown(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
 impl Drop for CiServers {
     fn drop(&mut self) {
         for t in &self.tasks {

@@ -167,8 +167,13 @@ pub fn carry_over(
         for k in ["uid", "creationTimestamp", "deletionTimestamp"] {
             match old.pointer(&format!("/metadata/{k}")) {
                 Some(v) => md.insert(k.into(), v.clone()),
+                // Graceful deletion sets the timestamp once; after that it never changes.
+                None if k == "deletionTimestamp" && opts.graceful_delete => None,
                 None => md.remove(k),
             };
+        }
+        if !opts.graceful_delete && old.pointer("/metadata/deletionTimestamp").is_none() {
+            md.remove("deletionGracePeriodSeconds");
         }
         if old.pointer("/metadata/managedFields").is_some() && !md.contains_key("managedFields") {
             // A writer that drops managedFields does not clear them (only an explicit [] would).

@@ -172,3 +172,48 @@ fn delete_cascades_to_owned_objects() {
     assert_eq!(deleted, [Kind::Deployment, Kind::ReplicaSet, Kind::Pod]);
     assert_eq!(s.delete(Kind::Pod, "a", "gone").unwrap_err().code, 404);
 }
+
+#[test]
+fn graceful_deletion_sets_deletion_timestamp_once_and_plain_writes_cannot() {
+    let s = store();
+    s.create(Kind::Deployment, deploy("a", "web", "x:1"))
+        .unwrap();
+    // A plain update cannot start a deletion (the apiserver ignores the field)...
+    let d = s
+        .modify(Kind::Deployment, "a", "web", |v| {
+            v["metadata"]["deletionTimestamp"] = json!("2026-01-02T03:00:00Z");
+            v["metadata"]["deletionGracePeriodSeconds"] = json!(30);
+        })
+        .unwrap();
+    assert!(d["metadata"].get("deletionTimestamp").is_none(), "{d}");
+    assert!(d["metadata"].get("deletionGracePeriodSeconds").is_none());
+    // ...graceful deletion does, once...
+    let graceful = WriteOptions {
+        graceful_delete: true,
+        ..Default::default()
+    };
+    let d = s
+        .modify_with(Kind::Deployment, "a", "web", &graceful, |v| {
+            v["metadata"]["deletionTimestamp"] = json!("2026-01-02T03:04:05Z");
+            v["metadata"]["deletionGracePeriodSeconds"] = json!(30);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(d["metadata"]["deletionTimestamp"], "2026-01-02T03:04:05Z");
+    assert_eq!(d["metadata"]["deletionGracePeriodSeconds"], 30);
+    // ...and later writes neither move nor clear it.
+    let d = s
+        .modify(Kind::Deployment, "a", "web", |v| {
+            v["metadata"]["deletionTimestamp"] = json!("2030-01-01T00:00:00Z");
+        })
+        .unwrap();
+    assert_eq!(d["metadata"]["deletionTimestamp"], "2026-01-02T03:04:05Z");
+    let d = s
+        .modify(Kind::Deployment, "a", "web", |v| {
+            if let Some(m) = v["metadata"].as_object_mut() {
+                m.remove("deletionTimestamp");
+            }
+        })
+        .unwrap();
+    assert_eq!(d["metadata"]["deletionTimestamp"], "2026-01-02T03:04:05Z");
+}

@@ -130,6 +130,9 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// Delete only: leave owned objects in place (propagationPolicy=Orphan).
     pub orphan: bool,
+    /// An update may set `metadata.deletionTimestamp` on an object that has none: graceful
+    /// deletion as the apiserver starts it (in-process writers only; HTTP writes never set this).
+    pub graceful_delete: bool,
 }
 
 /// Manager recorded for writes that name none.

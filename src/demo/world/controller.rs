@@ -89,12 +89,22 @@ pub struct Controller {
     /// Namespace the life loop deploys new builds to.
     pub life_ns: Option<String>,
     pub(super) log_seq: u64,
+    /// Resolves a new container's image to its registry digest (`imageID`).
+    pub digest_of: Option<super::DigestResolver>,
 }
 
 pub fn controller_opts() -> WriteOptions {
     WriteOptions {
         field_manager: Some("kube-controller-manager".into()),
         ..WriteOptions::default()
+    }
+}
+
+/// The write that starts a pod's graceful deletion (sets `deletionTimestamp`).
+pub fn graceful_opts() -> WriteOptions {
+    WriteOptions {
+        graceful_delete: true,
+        ..controller_opts()
     }
 }
 
@@ -137,6 +147,7 @@ impl Controller {
             instant: false,
             life_ns: None,
             log_seq: 0,
+            digest_of: None,
         }
     }
 
@@ -158,7 +169,9 @@ impl Controller {
     }
 
     pub fn is_bad(&self, image: &str) -> bool {
-        let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+        // A digest-pinned reference (`repo:1.2-bad@sha256:…`) is judged by its tag.
+        let reference = image.split_once('@').map_or(image, |(r, _)| r);
+        let tag = crate::model::split_image(reference).1.unwrap_or("");
         !self.bad_marker.is_empty() && tag.contains(&self.bad_marker)
     }
 

@@ -46,6 +46,32 @@ pub struct WorldOptions {
     pub bad_marker: String,
     /// Develop gets a new build every `life_every_s` sim seconds (default estate only; 0 = off).
     pub life_every_s: u64,
+    /// Gives pods' `imageID` the registry's digest of their image (None: a made-up digest).
+    pub digest_of: Option<DigestResolver>,
+}
+
+/// Looks up the registry digest (`sha256:…`) of an image reference, so pods report what the
+/// registry holds while the world stays independent of the registry simulation.
+#[derive(Clone)]
+pub struct DigestResolver(pub Arc<DigestFn>);
+
+/// Image reference → `sha256:…` digest, if the registry knows it.
+pub type DigestFn = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl DigestResolver {
+    pub fn new(f: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> DigestResolver {
+        DigestResolver(Arc::new(f))
+    }
+
+    pub fn resolve(&self, image: &str) -> Option<String> {
+        (self.0)(image)
+    }
+}
+
+impl std::fmt::Debug for DigestResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DigestResolver")
+    }
 }
 
 impl Default for WorldOptions {
@@ -58,6 +84,7 @@ impl Default for WorldOptions {
             paused: false,
             bad_marker: "-bad".into(),
             life_every_s: 0,
+            digest_of: None,
         }
     }
 }
@@ -102,6 +129,7 @@ impl World {
             opts.bad_marker.clone(),
             logs.clone(),
         );
+        c.digest_of = opts.digest_of.clone();
         // Seeding a large estate takes seconds: keep it off the async workers.
         let (scale, replicas) = (opts.scale, opts.scale_replicas.max(0));
         let (mut c, seeded) = match tokio::task::spawn_blocking(move || {

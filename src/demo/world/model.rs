@@ -258,6 +258,8 @@ pub enum Stage {
 pub struct Container {
     pub name: String,
     pub image: String,
+    /// The registry digest (`sha256:…`) the image resolved to when the pod was created.
+    pub image_id: Option<String>,
     pub bad: bool,
     pub restarts: i32,
     pub started_ms: Option<i64>,

@@ -15,6 +15,15 @@ pub fn fake_digest(s: &str) -> String {
         .collect()
 }
 
+/// The image reference without its tag or digest (`127.0.0.1:5000/shop/web:1.0` → `127.0.0.1:5000/shop/web`).
+pub fn image_repo(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
+    }
+}
+
 pub fn owner_ref(api_version: &str, kind: &str, name: &str, uid: &str) -> Value {
     json!({"apiVersion": api_version, "kind": kind, "name": name, "uid": uid,
            "controller": true, "blockOwnerDeletion": true})
@@ -172,10 +181,13 @@ pub fn pod_status_json(p: &Pod) -> Value {
                     "startedAt": fmt_ms(s), "finishedAt": fmt_ms(f), "containerID": cid}}),
                 None => json!({}),
             };
-            let repo = c.image.split(':').next().unwrap_or(&c.image);
+            let image_id = match &c.image_id {
+                Some(d) => format!("{}@{d}", image_repo(&c.image)),
+                None => format!("{}@sha256:{}", image_repo(&c.image), fake_digest(&c.image)),
+            };
             let mut s = json!({
                 "name": c.name, "image": c.image,
-                "imageID": format!("{repo}@sha256:{}", fake_digest(&c.image)),
+                "imageID": image_id,
                 "ready": ready && !c.bad,
                 "started": p.stage != Stage::Pending && !(p.stage == Stage::BackOff && c.bad),
                 "restartCount": c.restarts,
@@ -224,5 +236,19 @@ mod tests {
         assert_eq!(backoff_s(2), 20);
         assert_eq!(backoff_s(9), 300);
         assert_eq!(fake_digest("x").len(), 64);
+    }
+
+    #[test]
+    fn image_repo_keeps_a_registry_port() {
+        assert_eq!(
+            image_repo("127.0.0.1:5000/shop/web:1.0"),
+            "127.0.0.1:5000/shop/web"
+        );
+        assert_eq!(
+            image_repo("registry.local/shop/web:1.4.2"),
+            "registry.local/shop/web"
+        );
+        assert_eq!(image_repo("localhost:5000/web"), "localhost:5000/web");
+        assert_eq!(image_repo("nginx@sha256:abc"), "nginx");
     }
 }

@@ -1,6 +1,6 @@
 //! The kubelet's part: pods created Pending on a node, started, made Ready or crash-looping with
 //! back-off, terminated; each step writes the pod status, events and log lines.
-use super::controller::{Controller, NODES, Task, controller_opts, status_opts};
+use super::controller::{Controller, NODES, Task, controller_opts, graceful_opts, status_opts};
 use super::events::{Involved, Source};
 use super::model::{Container, Deploy, Key, Pod, Stage, key};
 use super::objects::{backoff_s, pod_json, pod_status_json};
@@ -191,7 +191,7 @@ impl Controller {
         let ts = super::model::fmt_ms(now);
         let _ = self
             .store
-            .modify_with(Kind::Pod, &ns, &name, &controller_opts(), |v| {
+            .modify_with(Kind::Pod, &ns, &name, &graceful_opts(), |v| {
                 v["metadata"]["deletionTimestamp"] = json!(ts);
                 v["metadata"]["deletionGracePeriodSeconds"] = json!(30);
                 v["status"] = status;
@@ -385,6 +385,10 @@ impl Controller {
                     .map(|c| Container {
                         name: s(c, "name"),
                         bad: self.is_bad(&s(c, "image")),
+                        image_id: self
+                            .digest_of
+                            .as_ref()
+                            .and_then(|r| r.resolve(&s(c, "image"))),
                         image: s(c, "image"),
                         restarts: 0,
                         started_ms: None,
