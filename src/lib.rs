@@ -153,6 +153,13 @@ pub fn load_config(path: Option<&std::path::Path>) -> Result<config::Config, con
     };
     let config = config::Config::load(&path)?;
     config.check_contexts(&path)?;
+    // Key bindings are configuration too: a conflict or an unknown action name is exit 2 here,
+    // naming the file, before any terminal or network work.
+    keymap::Keymap::from_config(&config.keys).map_err(|e| config::ConfigError::Invalid {
+        file: path.clone(),
+        key: "keys".into(),
+        expected: e.to_string().trim_start_matches("key `keys`: ").to_string(),
+    })?;
     Ok(config)
 }
 

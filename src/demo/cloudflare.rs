@@ -321,6 +321,12 @@ pub async fn start_cloudflare(
 }
 
 impl CloudflareSim {
+    /// Stops the server and waits until its listener is closed.
+    pub async fn shutdown(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+
     /// The API base, `http://127.0.0.1:PORT/client/v4`.
     pub fn url(&self) -> String {
         format!("http://{}{PREFIX}", self.addr)

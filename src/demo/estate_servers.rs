@@ -223,7 +223,7 @@ impl Extras {
         }
         self.ci.shutdown().await;
         self.registry.shutdown().await;
-        drop(self.cloudflare); // aborts its server task
+        self.cloudflare.shutdown().await;
     }
 }
 

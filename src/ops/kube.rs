@@ -206,8 +206,13 @@ pub async fn wait_rollout(
             return Err(OpError::backend("kubernetes", "the watch ended"));
         };
         let d = match item {
-            Ok(Event::Apply(d)) | Ok(Event::InitApply(d)) => d,
-            Ok(Event::Delete(_)) => {
+            Ok(Event::Apply(d)) | Ok(Event::InitApply(d))
+                if d.metadata.name.as_deref() == Some(name) =>
+            {
+                d
+            }
+            // Only this Deployment's deletion matters (a server may send others' too).
+            Ok(Event::Delete(d)) if d.metadata.name.as_deref() == Some(name) => {
                 return Err(OpError::NotFound(format!(
                     "deployment/{name} in {ns} was deleted during the rollout"
                 )));

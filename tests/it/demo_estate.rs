@@ -317,7 +317,13 @@ async fn the_written_config_loads_and_names_every_source() {
     );
     // Every named source answers.
     let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
-    for section in ["[prometheus]", "[alertmanager]", "[ci]", "[registry]"] {
+    for section in [
+        "[prometheus]",
+        "[alertmanager]",
+        "[ci]",
+        "[registry]",
+        "[cloudflare]",
+    ] {
         assert!(text.contains(section), "{section} in {text}");
     }
     let names: Vec<&str> = demo.endpoints().iter().map(|(n, _)| *n).collect();
@@ -330,7 +336,8 @@ async fn the_written_config_loads_and_names_every_source() {
             "github actions",
             "jenkins",
             "gitlab",
-            "registry"
+            "registry",
+            "cloudflare"
         ]
     );
     shipdeck::install_crypto();
@@ -342,6 +349,7 @@ async fn the_written_config_loads_and_names_every_source() {
             "github actions" => "/repos/shop/web/actions/runs",
             "jenkins" => "/job/web/job/develop/wfapi/runs",
             "gitlab" => "/api/v4/projects/shop%2Fweb/pipelines",
+            "cloudflare" => "/zones?name=shop.example",
             _ => "/v2/",
         };
         let status = http
@@ -436,9 +444,15 @@ async fn shutdown_closes_every_port() {
     let addrs: Vec<(&str, String)> = demo
         .endpoints()
         .into_iter()
-        .map(|(n, u)| (n, u.trim_start_matches("http://").to_string()))
+        .map(|(n, u)| {
+            let hostport = u.trim_start_matches("http://");
+            (
+                n,
+                hostport.split('/').next().unwrap_or(hostport).to_string(),
+            )
+        })
         .collect();
-    assert_eq!(addrs.len(), 7);
+    assert_eq!(addrs.len(), 8);
     for (name, a) in &addrs {
         assert!(
             tokio::net::TcpStream::connect(a).await.is_ok(),

@@ -112,3 +112,21 @@ fn bad_config_exits_2_naming_file_and_key() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/shipdeck.toml"));
 }
+
+#[test]
+fn conflicting_key_bindings_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.toml");
+    std::fs::write(
+        &path,
+        "[[environments]]\nname='p'\nnamespace='n'\n[keys]\nquit = 'j'\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .args(["--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("keys.toml") && err.contains("`keys`"), "{err}");
+}

@@ -18,6 +18,8 @@ impl Estate {
         let demo = Demo::start(DemoOptions {
             speed,
             life_every_s: 0,
+            // The engine's tests start the servers they need themselves.
+            extras: false,
             ..DemoOptions::default()
         })
         .await

@@ -87,6 +87,8 @@ pub const APP: &str = "worker";
 pub async fn estate(delete_enabled: bool) -> Estate {
     let demo = Demo::start(DemoOptions {
         life_every_s: 0,
+        // The engine's tests start the servers they need themselves.
+        extras: false,
         speed: 20.0,
         ..DemoOptions::default()
     })

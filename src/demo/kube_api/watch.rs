@@ -46,6 +46,9 @@ struct Visibility {
     /// until an object's first event here.
     complete: bool,
     decided: HashSet<Key>,
+    /// On a resumed watch: the objects matching when it started. Only these may be held by the
+    /// client, so only these may get a DELETED when an unknown change makes them stop matching.
+    matching_at_start: HashSet<Key>,
 }
 
 impl Visibility {
@@ -68,8 +71,12 @@ impl Visibility {
             }
             (_, false) => {
                 let was = self.visible.remove(&key);
-                // Leaving the selection; or, unknown, it may have been held (a spare DELETED is harmless).
-                (was || (unknown && type_ == EventType::Modified)).then_some("DELETED")
+                // Leaving the selection; or, unknown, it may have been held. An object that never
+                // matched gets nothing: a spurious DELETED makes clients drop what they watch.
+                let maybe_held = unknown
+                    && type_ == EventType::Modified
+                    && self.matching_at_start.contains(&key);
+                (was || maybe_held).then_some("DELETED")
             }
         }
     }
@@ -223,6 +230,19 @@ pub fn serve(ctx: &Ctx, w: WatchReq, q: &Query) -> Response {
         match rv {
             Some(rv) if !initial_events => {
                 s.last = rv;
+                if s.sel.is_some() {
+                    let (items, _) = store.list_raw(s.w.kind, s.w.ns.as_deref());
+                    let matching: HashSet<Key> = items
+                        .into_iter()
+                        .map(|raw| raw.parse())
+                        .map(|obj| s.view(&obj).unwrap_or(obj))
+                        .filter(|obj| s.w.filter.matches(obj))
+                        .map(|obj| key_of(&obj))
+                        .collect();
+                    if let Some(sel) = &mut s.sel {
+                        sel.matching_at_start = matching;
+                    }
+                }
                 if !s.replay().await {
                     return;
                 }
@@ -327,11 +347,14 @@ mod tests {
         );
         assert_eq!(v.classify(k("a"), EventType::Modified, false), None);
         assert_eq!(v.classify(k("a"), EventType::Modified, true), Some("ADDED"));
-        // Unknown and not matching: it may have been held.
+        // Unknown and not matching: it may have been held only if it matched when the watch began.
+        v.matching_at_start.insert(k("b"));
         assert_eq!(
             v.classify(k("b"), EventType::Modified, false),
             Some("DELETED")
         );
+        // Never matched: nothing (a spurious DELETED makes a client drop what it watches).
+        assert_eq!(v.classify(k("d"), EventType::Modified, false), None);
         assert_eq!(v.classify(k("c"), EventType::Added, false), None);
         assert_eq!(v.classify(k("c"), EventType::Deleted, false), None);
     }
