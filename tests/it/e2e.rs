@@ -130,3 +130,45 @@ fn conflicting_key_bindings_exit_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("keys.toml") && err.contains("`keys`"), "{err}");
 }
+
+/// The API server goes away while the console runs: the board keeps its data, the status bar says
+/// stale with the error, nothing crashes; the server comes back on the same port: live again.
+#[test]
+fn api_server_down_then_back_while_the_console_runs() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = rt.block_on(async {
+        shipdeck::demo::Demo::start(shipdeck::demo::DemoOptions {
+            extras: false,
+            life_every_s: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    });
+    demo.write_config(dir.path()).unwrap();
+    let config = dir.path().join("config.toml");
+    let mut term = Term::spawn(&["--config", config.to_str().unwrap()], 120, 40, &[]);
+    term.wait_for("worker", BOOT);
+    term.wait_until(BOOT, "all environments live", |s| {
+        s.contains("k8s:production ●") && !s.contains("stale")
+    });
+
+    rt.block_on(demo.kube_server().stop());
+    let screen = term.wait_until(Duration::from_secs(60), "stale sources", |s| {
+        s.contains("stale") && s.contains("worker")
+    });
+    assert!(
+        screen.contains("1.4.1"),
+        "board data kept while stale:\n{screen}"
+    );
+
+    rt.block_on(demo.kube_server().restart()).unwrap();
+    term.wait_until(Duration::from_secs(60), "live again", |s| {
+        !s.contains("stale") && s.contains("k8s:production ●")
+    });
+    term.send("q");
+    assert_eq!(term.wait_exit(STEP), 0);
+    assert!(term.restored());
+    rt.block_on(demo.shutdown());
+}
