@@ -2,12 +2,25 @@
 use jiff::{SignedDuration, Timestamp};
 use std::sync::{Arc, Mutex};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub enum Clock {
     #[default]
     System,
     /// A clock that only moves when told (tests, snapshots).
     Manual(Arc<Mutex<Timestamp>>),
+    /// Another clock, such as the simulated estate's (which may run faster or be paused), so ages
+    /// and metric windows agree with the data.
+    Source(Arc<dyn Fn() -> Timestamp + Send + Sync>),
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Clock::System => f.write_str("Clock::System"),
+            Clock::Manual(t) => f.debug_tuple("Clock::Manual").field(t).finish(),
+            Clock::Source(_) => f.write_str("Clock::Source"),
+        }
+    }
 }
 
 impl Clock {
@@ -19,6 +32,7 @@ impl Clock {
         match self {
             Clock::System => Timestamp::now(),
             Clock::Manual(t) => t.lock().map(|t| *t).unwrap_or(Timestamp::UNIX_EPOCH),
+            Clock::Source(f) => f(),
         }
     }
 

@@ -115,8 +115,11 @@ async fn dispatch(cli: cli::Cli) -> color_eyre::Result<u8> {
             let demo = demo::Demo::start(opts).await?;
             let dir = demo_dir();
             let config = demo.write_config(&dir)?;
+            // The console reads the estate's clock: ages and metric windows follow --speed/--paused.
+            let world_clock = demo.world().clock().clone();
             let console = tui::ConsoleOptions {
                 read_only: cli.read_only,
+                clock: clock::Clock::Source(std::sync::Arc::new(move || world_clock.now())),
                 ..Default::default()
             };
             let result = tui::run_console(config, console).await;
