@@ -4,6 +4,7 @@ use crate::backend::kube::KubeEvent;
 use crate::config::Config;
 use crate::model::board::Board;
 use crate::model::{DeploymentView, Fresh};
+use crate::ops::{Confirmation, OpEvent, Preview, Request};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -21,6 +22,24 @@ pub enum Msg {
     AgesChanged,
     /// A board built off the loop (large estates) is ready.
     BoardBuilt { generation: u64, board: Box<Board> },
+    /// The preview asked for by `Command::PrepareOp(request)` is ready, or why it is not.
+    OpPrepared {
+        request: Request,
+        result: Result<OpPreview, String>,
+    },
+    /// Progress of the operation started by `Command::RunOp { run, .. }`.
+    Op { run: u64, event: OpEvent },
+}
+
+/// A preview shared between the modal and the loop (`Preview` is neither `Clone` nor `PartialEq`:
+/// it carries the operation's steps). Equal when it is the same preview.
+#[derive(Debug, Clone)]
+pub struct OpPreview(pub Arc<Preview>);
+
+impl PartialEq for OpPreview {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// An edit of the focused text field.
@@ -61,5 +80,17 @@ pub enum Command {
         generation: u64,
         config: Arc<Config>,
         deployments: BTreeMap<String, Fresh<Arc<[DeploymentView]>>>,
+    },
+    /// Build the preview off the UI task (`ops::prepare`); the answer is `Msg::OpPrepared`.
+    PrepareOp(Request),
+    /// Run a confirmed preview (`ops::run`); its events come back as `Msg::Op { run, .. }`.
+    RunOp {
+        run: u64,
+        preview: OpPreview,
+        confirmation: Confirmation,
+    },
+    /// Cancel the running operation `run` (it stops between steps and says what was done).
+    CancelOp {
+        run: u64,
     },
 }

@@ -186,6 +186,8 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
     sched.drew(Instant::now());
     let ui_tx = tx.clone();
     let backend = KubeBackend::spawn(&config, tx, cancel.child_token());
+    let mut ops =
+        crate::app::OpsRunner::new(&config, opts.read_only, ui_tx.clone(), cancel.child_token());
     let mut events = EventStream::new();
     let mut pending_keys: Vec<Instant> = Vec::new();
 
@@ -274,6 +276,10 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         let mut quit = false;
         for cmd in commands {
             tracing::debug!(command = command_name(&cmd), "running command");
+            // Operations run off the UI task; their answers come back as messages.
+            let Err(cmd) = ops.run(cmd) else {
+                continue;
+            };
             match cmd {
                 Command::Quit => quit = true,
                 Command::Suspend => {
@@ -300,6 +306,7 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
                     container,
                 } => backend.stream_logs(request, &env, &namespace, &pod, container),
                 Command::StopLogs => backend.stop_logs(),
+                Command::PrepareOp(_) | Command::RunOp { .. } | Command::CancelOp { .. } => {}
                 Command::BuildBoard {
                     generation,
                     config,
@@ -386,6 +393,9 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::StreamLogs { .. } => "stream_logs",
         Command::StopLogs => "stop_logs",
         Command::BuildBoard { .. } => "build_board",
+        Command::PrepareOp(_) => "prepare_op",
+        Command::RunOp { .. } => "run_op",
+        Command::CancelOp { .. } => "cancel_op",
     }
 }
 

@@ -5,11 +5,13 @@ mod data;
 mod detail;
 pub mod fixtures;
 mod logs;
+mod ops;
 mod releases;
 mod sources;
 
 pub use detail::Detail;
 pub use logs::LogView;
+pub use ops::{Field, OpModal, Ops, OpsRunner, PATCH_ITEMS, RECENT_MAX, RunEntry, Stage};
 pub use releases::Releases;
 pub use sources::Sources;
 
@@ -69,6 +71,8 @@ pub struct App {
     pub modals: Vec<Modal>,
     pub detail: Option<Detail>,
     pub logs: Option<LogView>,
+    /// The operation modal and the Operations pane's running and recent operations.
+    pub ops: Ops,
     /// One-line message in the status bar until the next key.
     pub notice: Option<String>,
     pub width: u16,
@@ -103,6 +107,7 @@ impl App {
             modals: Vec::new(),
             detail: None,
             logs: None,
+            ops: Ops::default(),
             notice: None,
             width: 80,
             height: 24,
@@ -116,6 +121,10 @@ impl App {
 
     /// Where keys go now.
     pub fn mode(&self) -> Mode {
+        // The operation modal takes text (typed names, reasons, tags): printable keys are text.
+        if self.ops.modal.is_some() {
+            return Mode::Filter;
+        }
         match self.modals.last() {
             Some(Modal::Help { .. }) => Mode::Help,
             Some(Modal::EnvPicker { .. }) => Mode::Picker,
@@ -152,8 +161,12 @@ impl App {
                 if self.notice.take().is_some() {
                     self.dirty = true;
                 }
+                if self.ops.modal.is_some() {
+                    return self.ops_modal_action(action);
+                }
                 self.action(action)
             }
+            Msg::Input(edit) if self.ops.modal.is_some() => self.ops_input(edit),
             Msg::Input(edit) => {
                 self.input(edit);
                 Vec::new()
@@ -169,6 +182,8 @@ impl App {
             }
             Msg::Kube(event) => self.kube(event),
             Msg::BoardBuilt { generation, board } => self.board_built(generation, *board),
+            Msg::OpPrepared { request, result } => self.op_prepared(request, result),
+            Msg::Op { run, event } => self.op_event(run, event),
             Msg::AgesChanged => {
                 self.dirty = true;
                 Vec::new()
@@ -228,12 +243,7 @@ impl App {
             CommandPalette => self.notify("the command palette is not built yet"),
             Refresh => self.notify("watches are live: nothing to refresh"),
             Promote | Approve | Rollback | Patch | Sunset | Silence | Rerun | CancelOp => {
-                let what = action.name().replace('_', " ");
-                if self.read_only {
-                    self.notify(format!("read-only: {what} is disabled"));
-                } else {
-                    self.notify(format!("{what} arrives with the mutation engine"));
-                }
+                return self.op_key(action);
             }
         }
         Vec::new()
@@ -564,6 +574,7 @@ impl App {
                     }
                 }
             }
+            Pane::Operations => self.ops_navigate(action),
             _ => {}
         }
     }

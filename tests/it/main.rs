@@ -36,3 +36,4 @@ mod sunset_real;
 mod sunset_support;
 mod support_real_servers;
 mod support_traffic;
+mod wire_ops;
