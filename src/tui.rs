@@ -186,6 +186,10 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
     sched.drew(Instant::now());
     let ui_tx = tx.clone();
     let backend = KubeBackend::spawn(&config, tx, cancel.child_token());
+    let (pollers, failures) = crate::app::Pollers::spawn(&config, &opts.clock, &ui_tx, &cancel);
+    for msg in failures {
+        app.update(msg);
+    }
     let mut ops =
         crate::app::OpsRunner::new(&config, opts.read_only, ui_tx.clone(), cancel.child_token());
     let mut events = EventStream::new();
@@ -276,6 +280,15 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         let mut quit = false;
         for cmd in commands {
             tracing::debug!(command = command_name(&cmd), "running command");
+            // The overview pollers' commands; the metrics generation comes back as a fact.
+            let cmd = match pollers.run(cmd) {
+                Ok(Some(msg)) => {
+                    app.update(msg);
+                    continue;
+                }
+                Ok(None) => continue,
+                Err(cmd) => cmd,
+            };
             // Operations run off the UI task; their answers come back as messages.
             let Err(cmd) = ops.run(cmd) else {
                 continue;
@@ -307,6 +320,14 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
                 } => backend.stream_logs(request, &env, &namespace, &pod, container),
                 Command::StopLogs => backend.stop_logs(),
                 Command::PrepareOp(_) | Command::RunOp { .. } | Command::CancelOp { .. } => {}
+                // Run by `pollers` above.
+                Command::SelectMetrics { .. }
+                | Command::SelectPipelines { .. }
+                | Command::WatchCiApps(_)
+                | Command::WatchTags(_)
+                | Command::OpenRun(_)
+                | Command::CloseRun
+                | Command::RefreshSources => {}
                 Command::BuildBoard {
                     generation,
                     config,
@@ -396,6 +417,13 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::PrepareOp(_) => "prepare_op",
         Command::RunOp { .. } => "run_op",
         Command::CancelOp { .. } => "cancel_op",
+        Command::SelectMetrics { .. } => "select_metrics",
+        Command::SelectPipelines { .. } => "select_pipelines",
+        Command::WatchCiApps(_) => "watch_ci_apps",
+        Command::WatchTags(_) => "watch_tags",
+        Command::OpenRun(_) => "open_run",
+        Command::CloseRun => "close_run",
+        Command::RefreshSources => "refresh_sources",
     }
 }
 

@@ -5,15 +5,21 @@ mod data;
 mod detail;
 pub mod fixtures;
 mod logs;
+mod monitor;
 mod ops;
+mod pipelines;
 mod releases;
 mod sources;
+mod sources_pollers;
 
 pub use detail::Detail;
 pub use logs::LogView;
+pub use monitor::Overview;
 pub use ops::{Field, OpModal, Ops, OpsRunner, PATCH_ITEMS, RECENT_MAX, RunEntry, Stage};
+pub use pipelines::image_key;
 pub use releases::Releases;
 pub use sources::Sources;
+pub use sources_pollers::Pollers;
 
 use crate::action::Action;
 use crate::clock::Clock;
@@ -71,6 +77,8 @@ pub struct App {
     pub modals: Vec<Modal>,
     pub detail: Option<Detail>,
     pub logs: Option<LogView>,
+    /// The Pipelines, Metrics and Alerts panes' data and selection, and the board's markers.
+    pub overview: Overview,
     /// The operation modal and the Operations pane's running and recent operations.
     pub ops: Ops,
     /// One-line message in the status bar until the next key.
@@ -89,6 +97,7 @@ pub struct App {
 impl App {
     pub fn new(config: Config, keymap: Keymap, clock: Clock, read_only: bool) -> App {
         let theme = Theme::detect(config.ui.no_color);
+        let overview = Overview::new(&config);
         let sources = Sources::new(config.environments.iter().map(|e| e.name.clone()));
         let deployments = BTreeMap::new();
         let board = build_board(&config, &deployments);
@@ -107,6 +116,7 @@ impl App {
             modals: Vec::new(),
             detail: None,
             logs: None,
+            overview,
             ops: Ops::default(),
             notice: None,
             width: 80,
@@ -155,6 +165,12 @@ impl App {
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+        let mut cmds = self.update_msg(msg);
+        cmds.extend(self.sync_overview());
+        cmds
+    }
+
+    fn update_msg(&mut self, msg: Msg) -> Vec<Command> {
         match msg {
             Msg::Action(action) => {
                 // Any key clears the last notice.
@@ -182,6 +198,13 @@ impl App {
             }
             Msg::Kube(event) => self.kube(event),
             Msg::BoardBuilt { generation, board } => self.board_built(generation, *board),
+            Msg::Monitor(event) => self.monitor(event),
+            Msg::MetricsSelected { generation } => {
+                self.overview.metrics_generation = generation;
+                Vec::new()
+            }
+            Msg::Pipelines(event) => self.pipelines(event),
+            Msg::Registry(event) => self.registry(event),
             Msg::OpPrepared { request, result } => self.op_prepared(request, result),
             Msg::Op { run, event } => self.op_event(run, event),
             Msg::AgesChanged => {
@@ -241,7 +264,7 @@ impl App {
             Up | Down | PageUp | PageDown | Top | Bottom => self.navigate(action),
             Left | Right => return self.move_env(if action == Left { -1 } else { 1 }),
             CommandPalette => self.notify("the command palette is not built yet"),
-            Refresh => self.notify("watches are live: nothing to refresh"),
+            Refresh => return vec![Command::RefreshSources],
             Promote | Approve | Rollback | Patch | Sunset | Silence | Rerun | CancelOp => {
                 return self.op_key(action);
             }
@@ -353,6 +376,9 @@ impl App {
             self.dirty = true;
             return Vec::new();
         }
+        if let Some(cmds) = self.overview_back() {
+            return cmds;
+        }
         match self.focus {
             Pane::Logs => {
                 let cmds = self.close_logs();
@@ -384,6 +410,7 @@ impl App {
         match self.focus {
             Pane::Releases => self.open_detail(),
             Pane::Detail => self.open_logs(),
+            Pane::Pipelines | Pane::Metrics => self.open_overview(),
             _ => Vec::new(),
         }
     }
@@ -575,7 +602,7 @@ impl App {
                 }
             }
             Pane::Operations => self.ops_navigate(action),
-            _ => {}
+            Pane::Pipelines | Pane::Metrics | Pane::Alerts => self.navigate_overview(action),
         }
     }
 

@@ -110,7 +110,7 @@ fn render_collapsed(app: &App, frame: &mut Frame, area: ratatui::layout::Rect, p
             .map(|l| cell(&l.pod, 60))
             .unwrap_or_default(),
         Pane::Operations => operations::summary(app),
-        p => placeholder::hint(p).to_string(),
+        p => placeholder::summary(app, p),
     };
     let line = Line::from(vec![
         Span::styled("▸ ", theme.border()),

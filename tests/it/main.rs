@@ -37,3 +37,4 @@ mod sunset_support;
 mod support_real_servers;
 mod support_traffic;
 mod wire_ops;
+mod wire_panes;
