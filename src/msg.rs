@@ -116,6 +116,9 @@ pub enum Command {
         env: String,
         namespace: String,
     },
+    /// The Metrics pane was hidden (stacked layout, another pane focused) or shown again: a
+    /// hidden pane costs no queries.
+    MetricsVisible(bool),
     /// The Pipelines pane now shows `app`.
     SelectPipelines {
         app: String,

@@ -163,7 +163,8 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         .size()
         .wrap_err("reading the terminal size")?;
     let mut app = App::new(config.clone(), keymap, opts.clock.clone(), opts.read_only);
-    app.update(Msg::Resize {
+    // Run once the pollers exist (a narrow terminal hides the Metrics pane from the start).
+    let early = app.update(Msg::Resize {
         width: size.width,
         height: size.height,
     });
@@ -189,6 +190,11 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
     let (pollers, failures) = crate::app::Pollers::spawn(&config, &opts.clock, &ui_tx, &cancel);
     for msg in failures {
         app.update(msg);
+    }
+    for cmd in early {
+        if let Ok(Some(msg)) = pollers.run(cmd) {
+            app.update(msg);
+        }
     }
     let mut ops =
         crate::app::OpsRunner::new(&config, opts.read_only, ui_tx.clone(), cancel.child_token());
@@ -322,6 +328,7 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
                 Command::PrepareOp(_) | Command::RunOp { .. } | Command::CancelOp { .. } => {}
                 // Run by `pollers` above.
                 Command::SelectMetrics { .. }
+                | Command::MetricsVisible(_)
                 | Command::SelectPipelines { .. }
                 | Command::WatchCiApps(_)
                 | Command::WatchTags(_)
@@ -418,6 +425,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::RunOp { .. } => "run_op",
         Command::CancelOp { .. } => "cancel_op",
         Command::SelectMetrics { .. } => "select_metrics",
+        Command::MetricsVisible(_) => "metrics_visible",
         Command::SelectPipelines { .. } => "select_pipelines",
         Command::WatchCiApps(_) => "watch_ci_apps",
         Command::WatchTags(_) => "watch_tags",

@@ -45,6 +45,8 @@ pub struct Overview {
     pub branch_row: usize,
     /// The open run and its detail.
     pub run: Option<(RunRef, Fresh<Arc<RunDetail>>)>,
+    /// Lines of the open run's detail scrolled off the top (↑↓ while it is open).
+    pub run_scroll: u16,
     /// `None` when no registry is configured.
     pub tags: Option<Fresh<Arc<TagMap>>>,
     pub markers: Markers,
@@ -52,6 +54,8 @@ pub struct Overview {
     sent: Option<(String, String)>,
     sent_ci_apps: Vec<String>,
     sent_tags: Vec<(String, String)>,
+    /// Whether the metrics poller was last told the pane is on screen (it starts visible).
+    metrics_hidden: bool,
     /// The board changed since the watch lists were computed.
     pub(super) board_changed: bool,
 }
@@ -225,6 +229,18 @@ impl App {
             self.overview.chart_open = false;
             self.dirty = true;
         }
+        if self.overview.metrics.is_some() {
+            let shown = crate::ui::layout::compute(
+                self,
+                ratatui::layout::Rect::new(0, 0, self.width, self.height),
+            )
+            .rect(Pane::Metrics)
+            .is_some();
+            if shown == self.overview.metrics_hidden {
+                self.overview.metrics_hidden = !shown;
+                cmds.push(Command::MetricsVisible(shown));
+            }
+        }
         if std::mem::take(&mut self.overview.board_changed) {
             cmds.extend(self.watch_lists());
         }
@@ -251,6 +267,8 @@ impl App {
                 .rows
                 .iter()
                 .flat_map(|r| r.cells.iter().flatten())
+                // Cheap test first: 30,000 cells are scanned on every board change.
+                .filter(|c| c.image().contains('@'))
                 .filter_map(|c| super::pipelines::image_key(c.image()))
                 .map(|(repo, tag, _)| (repo, tag))
                 .take(TAG_WATCH_MAX)

@@ -114,6 +114,24 @@ impl App {
 
     /// ↑↓ and friends inside the Pipelines, Metrics or Alerts pane.
     pub(super) fn navigate_overview(&mut self, action: Action) {
+        if self.focus == Pane::Pipelines && self.overview.run.is_some() {
+            let s = self.overview.run_scroll;
+            let last = self.run_lines().saturating_sub(1);
+            let next = match action {
+                Action::Up => s.saturating_sub(1),
+                Action::Down => s.saturating_add(1),
+                Action::PageUp => s.saturating_sub(10),
+                Action::PageDown => s.saturating_add(10),
+                Action::Top => 0,
+                _ => last,
+            }
+            .min(last);
+            if next != s {
+                self.overview.run_scroll = next;
+                self.dirty = true;
+            }
+            return;
+        }
         let (cursor, len) = match self.focus {
             Pane::Pipelines if self.overview.run.is_none() => (
                 &mut self.overview.branch_row,
@@ -150,6 +168,22 @@ impl App {
         }
     }
 
+    /// How many lines the open run's detail has (bounds its scrolling).
+    fn run_lines(&self) -> u16 {
+        let Some((_, f)) = &self.overview.run else {
+            return 0;
+        };
+        let d = crate::ui::pipelines::DetailData {
+            detail: f.value.as_deref(),
+            fetched_at: f.fetched_at,
+            error: f.error.as_deref(),
+            now: self.clock.now(),
+            scroll: 0,
+        };
+        let n = crate::ui::pipelines::detail_lines(&d, usize::from(self.width), false).len();
+        u16::try_from(n).unwrap_or(u16::MAX)
+    }
+
     /// `Enter` in an overview pane: the selected branch's run, or the selected query's chart.
     pub(super) fn open_overview(&mut self) -> Vec<Command> {
         match self.focus {
@@ -171,6 +205,7 @@ impl App {
                 match run {
                     Some(run) => {
                         self.overview.run = Some((run.clone(), Default::default()));
+                        self.overview.run_scroll = 0;
                         self.dirty = true;
                         vec![Command::OpenRun(run)]
                     }

@@ -118,6 +118,12 @@ impl Pollers {
             } => Ok(self.metrics.as_ref().map(|h| Msg::MetricsSelected {
                 generation: h.select(&app, &env, &namespace),
             })),
+            Command::MetricsVisible(visible) => {
+                if let Some(h) = &self.metrics {
+                    h.set_visible(visible);
+                }
+                Ok(None)
+            }
             Command::SelectPipelines { app } => {
                 if let Some(h) = &self.pipelines {
                     h.select(&app);

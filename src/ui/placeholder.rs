@@ -108,7 +108,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, pane: Pane) {
                     fetched_at: f.fetched_at,
                     error: f.error.as_deref(),
                     now,
-                    scroll: 0,
+                    scroll: o.run_scroll,
                 };
                 pipelines::render_detail(&data, inner, frame.buffer_mut(), colors);
                 return;

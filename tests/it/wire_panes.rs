@@ -363,6 +363,28 @@ fn navigation_emits_the_selection_commands() {
 }
 
 #[test]
+fn a_hidden_metrics_pane_asks_no_queries() {
+    let (mut app, cmds) = app(ColorMode::None, 80, 24);
+    // Stacked with the board focused: Metrics is one collapsed line.
+    assert!(cmds.contains(&Command::MetricsVisible(false)), "{cmds:?}");
+    assert_eq!(
+        act(&mut app, Action::FocusPane3),
+        [Command::MetricsVisible(true)]
+    );
+    assert_eq!(
+        act(&mut app, Action::FocusPane1),
+        [Command::MetricsVisible(false)]
+    );
+    // Wide: always on screen.
+    let cmds = app.update(Msg::Resize {
+        width: 120,
+        height: 40,
+    });
+    assert_eq!(cmds, [Command::MetricsVisible(true)]);
+    assert!(act(&mut app, Action::FocusPane2).is_empty());
+}
+
+#[test]
 fn stale_metrics_generations_are_dropped() {
     let (mut app, _) = app(ColorMode::None, 120, 40);
     app.update(Msg::MetricsSelected { generation: 2 });
@@ -472,7 +494,8 @@ fn pipelines_runs_detail_and_ci_marker() {
     assert_eq!(app.overview.branch_row, 1);
     let cmds = act(&mut app, Action::Open);
     let opened = match cmds.as_slice() {
-        [Command::OpenRun(r)] => r.clone(),
+        // The run takes the lower area: Metrics is hidden meanwhile.
+        [Command::OpenRun(r), Command::MetricsVisible(false)] => r.clone(),
         other => panic!("{other:?}"),
     };
     assert_eq!(
@@ -502,11 +525,22 @@ fn pipelines_runs_detail_and_ci_marker() {
         detail: Arc::new(detail("40")),
     }));
     assert!(app.overview.run.as_ref().unwrap().1.value.is_some());
-    assert_eq!(act(&mut app, Action::Back), [Command::CloseRun]);
+    // ↑↓ scroll the open run (two lines here: the header and the commit).
+    act(&mut app, Action::Down);
+    act(&mut app, Action::Down);
+    assert_eq!(app.overview.run_scroll, 1);
+    assert_eq!(app.overview.branch_row, 1, "the branch cursor stays");
+    assert_eq!(
+        act(&mut app, Action::Back),
+        [Command::CloseRun, Command::MetricsVisible(true)]
+    );
     assert!(app.overview.run.is_none());
     // Tab away from an open run closes it.
     act(&mut app, Action::Open);
-    assert_eq!(act(&mut app, Action::FocusNext), [Command::CloseRun]);
+    assert_eq!(
+        act(&mut app, Action::FocusNext),
+        [Command::CloseRun, Command::MetricsVisible(true)]
+    );
     assert_eq!(app.focus, Pane::Metrics);
 
     // Stale and recovered.
