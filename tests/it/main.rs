@@ -13,6 +13,7 @@ mod cli_verbs;
 mod cloudflare;
 mod demo;
 mod e2e;
+mod e2e_ops;
 mod kube_api;
 mod kube_backend;
 mod kubectl_rollout;
