@@ -252,9 +252,15 @@ impl App {
         }
     }
 
-    /// The alert to prefill a silence with: none until the Alerts pane exposes a selection.
+    /// The alert to prefill a silence with: the highlighted one when the Alerts pane has focus.
     fn selected_alert_name(&self) -> Option<String> {
-        None
+        if self.focus != Pane::Alerts {
+            return None;
+        }
+        let snap = self.overview.alerts.as_ref()?.value.as_ref()?;
+        let visible = crate::ui::alerts::visible_alerts(snap, self.releases.selected_app());
+        let name = visible.get(self.overview.alert_row)?.label("alertname");
+        (!name.is_empty()).then(|| name.to_string())
     }
 
     /// Promote into the selected environment from its `promote_from`; when it has none, promote

@@ -664,3 +664,79 @@ fn snapshot_operations_pane() {
     }
     let _ = t0();
 }
+
+#[test]
+fn silence_from_the_alerts_pane_prefills_the_highlighted_alert() {
+    use shipdeck::backend::alertmanager::AlertmanagerConfig;
+    use shipdeck::backend::monitor::MonitorEvent;
+    use shipdeck::model::alerts::{Alert, AlertState, AlertStatus, AlertsSnapshot};
+    let mut config = fixtures::config();
+    config.alertmanager = Some(AlertmanagerConfig::new("http://127.0.0.1:9"));
+    let mut app = App::new(
+        config,
+        shipdeck::keymap::Keymap::default(),
+        fixtures::clock(),
+        false,
+    );
+    app.update(Msg::Resize {
+        width: 120,
+        height: 40,
+    });
+    for msg in fixtures::estate() {
+        app.update(msg);
+    }
+    let labels = [
+        ("alertname", "HighErrorRate"),
+        ("severity", "critical"),
+        ("app", "api"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let alert = Alert {
+        labels,
+        annotations: Default::default(),
+        starts_at: t0(),
+        ends_at: t0(),
+        updated_at: t0(),
+        fingerprint: "f1".into(),
+        status: AlertStatus {
+            state: AlertState::Active,
+            silenced_by: vec![],
+            inhibited_by: vec![],
+        },
+        receivers: vec![],
+        generator_url: String::new(),
+    };
+    app.update(Msg::Monitor(MonitorEvent::Alerts {
+        snapshot: Arc::new(AlertsSnapshot::new(vec![alert], vec![])),
+        at: t0(),
+    }));
+    select(&mut app, "api", "staging");
+    act(&mut app, Action::FocusPane4);
+    act(&mut app, Action::Silence);
+    match &app.ops.modal {
+        Some(OpModal::Input { field, text, .. }) => {
+            assert_eq!(
+                *field,
+                shipdeck::app::Field::SilenceDuration {
+                    app: "api".into(),
+                    alert: Some("HighErrorRate".into()),
+                }
+            );
+            assert_eq!(text, "2h");
+        }
+        other => panic!("{other:?}"),
+    }
+    act(&mut app, Action::Open);
+    typed(&mut app, "deploy in progress");
+    assert_eq!(
+        act(&mut app, Action::Open),
+        vec![Command::PrepareOp(Request::Silence {
+            app: "api".into(),
+            alert: Some("HighErrorRate".into()),
+            duration_secs: 7200,
+            comment: "deploy in progress".into(),
+        })]
+    );
+}
