@@ -115,7 +115,11 @@ impl Scheduler {
 
 /// Converts the app's next age-label change (wall clock) into an `Instant` for the timer.
 pub fn age_instant(app: &App, now: Instant) -> Option<Instant> {
-    let deadline = app.next_age_deadline()?;
+    // A running operation's elapsed time is an age label too.
+    let deadline = match (app.next_age_deadline(), app.ops_deadline()) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b)?,
+    };
     let wall_now = app.clock.now();
     let wait = deadline.duration_since(wall_now);
     let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);

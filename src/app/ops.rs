@@ -679,6 +679,21 @@ impl App {
         self.ops.cursor = self.ops.cursor.min(self.ops.runs.len().saturating_sub(1));
     }
 
+    /// When the elapsed time of a running operation next shows a new second (the loop's age
+    /// timer wakes for it; nothing runs, nothing ticks).
+    pub fn ops_deadline(&self) -> Option<Timestamp> {
+        let now = self.clock.now();
+        self.ops
+            .running()
+            .filter_map(|r| {
+                let secs = now.duration_since(r.started).as_secs().max(0);
+                r.started
+                    .checked_add(jiff::SignedDuration::from_secs(secs + 1))
+                    .ok()
+            })
+            .min()
+    }
+
     /// Up/Down in the Operations pane.
     pub(super) fn ops_navigate(&mut self, action: Action) {
         let last = self.ops.runs.len().saturating_sub(1);

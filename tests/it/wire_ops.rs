@@ -740,3 +740,25 @@ fn silence_from_the_alerts_pane_prefills_the_highlighted_alert() {
         })]
     );
 }
+
+#[test]
+fn a_running_operation_wakes_the_loop_once_a_second_and_a_finished_one_does_not() {
+    let mut app = live(120, 40);
+    let run = start_promote(&mut app);
+    assert_eq!(
+        app.ops_deadline(),
+        Some(t0() + jiff::SignedDuration::from_secs(1))
+    );
+    app.clock.advance(jiff::SignedDuration::from_millis(1500));
+    assert_eq!(
+        app.ops_deadline(),
+        Some(t0() + jiff::SignedDuration::from_secs(2))
+    );
+    let wake = shipdeck::tui::age_instant(&app, std::time::Instant::now()).unwrap();
+    assert!(wake <= std::time::Instant::now() + std::time::Duration::from_millis(600));
+    app.update(Msg::Op {
+        run,
+        event: OpEvent::Finished(Box::new(outcome(promote_web(), OutcomeStatus::Done, None))),
+    });
+    assert_eq!(app.ops_deadline(), None);
+}
