@@ -40,6 +40,11 @@ pub enum Msg {
     },
     /// Progress of the operation started by `Command::RunOp { run, .. }`.
     Op { run: u64, event: OpEvent },
+    /// The registry's tags of `repository` for the patch menu (`Command::ListTags`).
+    OpTags {
+        repository: String,
+        result: Result<Vec<String>, String>,
+    },
 }
 
 /// A preview shared between the modal and the loop (`Preview` is neither `Clone` nor `PartialEq`:
@@ -140,6 +145,8 @@ pub enum Command {
         preview: OpPreview,
         confirmation: Confirmation,
     },
+    /// List the registry's tags of `repository` for the patch menu; answered by `Msg::OpTags`.
+    ListTags { repository: String },
     /// Cancel the running operation `run` (it stops between steps and says what was done).
     CancelOp {
         run: u64,

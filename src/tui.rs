@@ -329,7 +329,10 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
                     container,
                 } => backend.stream_logs(request, &env, &namespace, &pod, container),
                 Command::StopLogs => backend.stop_logs(),
-                Command::PrepareOp(_) | Command::RunOp { .. } | Command::CancelOp { .. } => {}
+                Command::PrepareOp(_)
+                | Command::RunOp { .. }
+                | Command::CancelOp { .. }
+                | Command::ListTags { .. } => {}
                 // Run by `pollers` above.
                 Command::SelectMetrics { .. }
                 | Command::MetricsVisible(_)
@@ -428,6 +431,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::PrepareOp(_) => "prepare_op",
         Command::RunOp { .. } => "run_op",
         Command::CancelOp { .. } => "cancel_op",
+        Command::ListTags { .. } => "list_tags",
         Command::SelectMetrics { .. } => "select_metrics",
         Command::MetricsVisible(_) => "metrics_visible",
         Command::SelectPipelines { .. } => "select_pipelines",

@@ -207,6 +207,7 @@ impl App {
             Msg::Registry(event) => self.registry(event),
             Msg::OpPrepared { request, result } => self.op_prepared(request, result),
             Msg::Op { run, event } => self.op_event(run, event),
+            Msg::OpTags { repository, result } => self.op_tags(repository, result),
             Msg::AgesChanged => {
                 self.dirty = true;
                 Vec::new()

@@ -130,6 +130,14 @@ pub enum OpModal {
         env: String,
         cursor: usize,
     },
+    /// The registry's tags for `set image tag` (`tags` is `None` while they load).
+    Tags {
+        app: String,
+        env: String,
+        repository: String,
+        tags: Option<Result<Vec<String>, String>>,
+        cursor: usize,
+    },
     /// A one-line text field (image tag, replicas, silence duration and comment).
     Input {
         field: Field,
@@ -410,6 +418,25 @@ impl App {
                     self.dirty = true;
                 }
             }
+            OpModal::Tags {
+                tags: Some(Ok(tags)),
+                cursor,
+                ..
+            } => {
+                let last = tags.len().saturating_sub(1);
+                let next = match action {
+                    Action::Up => cursor.saturating_sub(1),
+                    Action::Down => (*cursor + 1).min(last),
+                    Action::PageUp => cursor.saturating_sub(10),
+                    Action::PageDown => (*cursor + 10).min(last),
+                    Action::Top => 0,
+                    _ => last,
+                };
+                if next != *cursor {
+                    *cursor = next;
+                    self.dirty = true;
+                }
+            }
             OpModal::Patch { cursor, .. } => {
                 let last = PATCH_ITEMS.len() - 1;
                 let next = match action {
@@ -474,6 +501,21 @@ impl App {
                 *error = None;
                 self.dirty = true;
             }
+            OpModal::Tags { app, env, .. } => {
+                // Typing switches to entering a tag by hand, starting with what was typed.
+                let mut text = String::new();
+                edit_text(&mut text, edit);
+                let field = Field::PatchImage {
+                    app: app.clone(),
+                    env: env.clone(),
+                };
+                self.ops.modal = Some(OpModal::Input {
+                    field,
+                    text,
+                    error: None,
+                });
+                self.dirty = true;
+            }
             OpModal::Failed { .. } | OpModal::Preparing { .. } => {}
         }
         Vec::new()
@@ -531,6 +573,16 @@ impl App {
             OpModal::Patch { app, env, cursor } => {
                 let change = match cursor {
                     0 => {
+                        if let Some(repository) = self.registry_repository(&app) {
+                            self.ops.modal = Some(OpModal::Tags {
+                                app,
+                                env,
+                                repository: repository.clone(),
+                                tags: None,
+                                cursor: 0,
+                            });
+                            return vec![Command::ListTags { repository }];
+                        }
                         self.ops.modal = Some(OpModal::Input {
                             field: Field::PatchImage { app, env },
                             text: String::new(),
@@ -553,7 +605,58 @@ impl App {
                 self.prepare_op(Request::Patch { app, env, change }, None)
             }
             OpModal::Input { field, text, .. } => self.submit_field(field, text),
+            OpModal::Tags {
+                app,
+                env,
+                tags: Some(Ok(tags)),
+                cursor,
+                ..
+            } if cursor < tags.len() => {
+                let change = PatchChange::Image(tags[cursor].clone());
+                self.prepare_op(Request::Patch { app, env, change }, None)
+            }
+            // Loading, failed or empty: Enter types a tag instead.
+            OpModal::Tags { app, env, .. } => {
+                self.ops.modal = Some(OpModal::Input {
+                    field: Field::PatchImage { app, env },
+                    text: String::new(),
+                    error: None,
+                });
+                Vec::new()
+            }
         }
+    }
+
+    /// The app's registry repository when a registry is configured (the tag list comes from it).
+    fn registry_repository(&self, app: &str) -> Option<String> {
+        self.config.registry.as_ref()?;
+        self.config
+            .apps
+            .iter()
+            .find(|a| a.name == app)
+            .and_then(|a| a.repository.clone())
+    }
+
+    /// The tags for the open tag list (newest-looking last in the registry: shown first).
+    pub(super) fn op_tags(
+        &mut self,
+        repository: String,
+        result: Result<Vec<String>, String>,
+    ) -> Vec<Command> {
+        if let Some(OpModal::Tags {
+            repository: r,
+            tags,
+            ..
+        }) = &mut self.ops.modal
+            && *r == repository
+        {
+            *tags = Some(result.map(|mut t| {
+                t.reverse();
+                t
+            }));
+            self.dirty = true;
+        }
+        Vec::new()
     }
 
     fn submit_field(&mut self, field: Field, text: String) -> Vec<Command> {
@@ -796,6 +899,19 @@ impl OpsRunner {
                     let _ = forward.await;
                 });
                 self.runs.insert(run, (token, task));
+            }
+            Command::ListTags { repository } => {
+                let (ctx, tx) = (self.ctx.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let result = match ctx.registry() {
+                        Ok(Some(client)) => {
+                            client.tags(&repository).await.map_err(|e| e.to_string())
+                        }
+                        Ok(None) => Err("no [registry] configured".into()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = tx.send(Msg::OpTags { repository, result }).await;
+                });
             }
             Command::CancelOp { run } => {
                 if let Some((token, _)) = self.runs.get(&run) {

@@ -75,6 +75,58 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             let t = format!("patch {} in {}", cell(a, 30), cell(env, 20));
             small(app, frame, area, &title(&t, &None), lines);
         }
+        OpModal::Tags {
+            app: a,
+            env,
+            repository,
+            tags,
+            cursor,
+        } => {
+            // At most this many tags on screen; the cursor's stays in view.
+            let rows = usize::from(area.height.saturating_sub(8).clamp(3, 15));
+            let mut lines: Vec<Line> = match tags {
+                None => vec![Line::styled(
+                    format!(
+                        "{} listing tags of {}…",
+                        theme::SYM_LOADING,
+                        cell(repository, 60)
+                    ),
+                    theme.dim(),
+                )],
+                Some(Err(e)) => vec![Line::styled(
+                    format!("{} {}", theme::SYM_FAILED, cell(e, 80)),
+                    theme.failed(),
+                )],
+                Some(Ok(t)) if t.is_empty() => {
+                    vec![Line::styled("no tags in the registry", theme.dim())]
+                }
+                Some(Ok(t)) => {
+                    let first = cursor.saturating_sub(rows - 1);
+                    t.iter()
+                        .enumerate()
+                        .skip(first)
+                        .take(rows)
+                        .map(|(i, tag)| {
+                            if i == *cursor {
+                                Line::styled(
+                                    format!("{} {}", theme::SYM_SELECTED, cell(tag, 80)),
+                                    theme.cursor(),
+                                )
+                            } else {
+                                Line::raw(format!("  {}", cell(tag, 80)))
+                            }
+                        })
+                        .collect()
+                }
+            };
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                "↑↓ Enter pick · type a tag instead · Esc cancel",
+                theme.dim(),
+            ));
+            let t = format!("image tag for {} in {}", cell(a, 30), cell(env, 20));
+            small(app, frame, area, &title(&t, &None), lines);
+        }
         OpModal::Input { field, text, error } => {
             let mut lines = vec![Line::from(vec![
                 Span::styled(format!("{}: ", field.label()), theme.header()),

@@ -762,3 +762,68 @@ fn a_running_operation_wakes_the_loop_once_a_second_and_a_finished_one_does_not(
     });
     assert_eq!(app.ops_deadline(), None);
 }
+
+#[test]
+fn patch_image_lists_the_registrys_tags_when_configured() {
+    use shipdeck::backend::registry::RegistryConfig;
+    let mut config = fixtures::config();
+    config.registry = Some(RegistryConfig::new("http://127.0.0.1:9"));
+    config.apps = vec![shipdeck::config::App {
+        name: "web".into(),
+        deployment: None,
+        containers: vec![],
+        repository: Some("shop/web".into()),
+        pipeline: None,
+    }];
+    let mut app = App::new(
+        config,
+        shipdeck::keymap::Keymap::default(),
+        fixtures::clock(),
+        false,
+    );
+    app.update(Msg::Resize {
+        width: 120,
+        height: 40,
+    });
+    for msg in fixtures::estate() {
+        app.update(msg);
+    }
+    select(&mut app, "web", "staging");
+    act(&mut app, Action::Patch);
+    assert_eq!(
+        typed(&mut app, "1"),
+        vec![Command::ListTags {
+            repository: "shop/web".into()
+        }]
+    );
+    // A late answer for another repository is ignored.
+    app.update(Msg::OpTags {
+        repository: "shop/api".into(),
+        result: Ok(vec!["x".into()]),
+    });
+    assert!(matches!(
+        &app.ops.modal,
+        Some(OpModal::Tags { tags: None, .. })
+    ));
+    app.update(Msg::OpTags {
+        repository: "shop/web".into(),
+        result: Ok(vec!["1.4.1".into(), "1.4.2".into(), "1.5.2".into()]),
+    });
+    let screen = draw(&app);
+    assert!(screen.contains("▸ 1.5.2"), "newest first: {screen}");
+    act(&mut app, Action::Down);
+    assert_eq!(
+        act(&mut app, Action::Open),
+        vec![Command::PrepareOp(Request::Patch {
+            app: "web".into(),
+            env: "staging".into(),
+            change: PatchChange::Image("1.4.2".into()),
+        })]
+    );
+    // Typing in the list enters a tag by hand.
+    act(&mut app, Action::Back);
+    act(&mut app, Action::Patch);
+    typed(&mut app, "1");
+    typed(&mut app, "v9");
+    assert!(matches!(&app.ops.modal, Some(OpModal::Input { text, .. }) if text == "v9"));
+}
