@@ -146,7 +146,9 @@ pub enum Command {
         confirmation: Confirmation,
     },
     /// List the registry's tags of `repository` for the patch menu; answered by `Msg::OpTags`.
-    ListTags { repository: String },
+    ListTags {
+        repository: String,
+    },
     /// Cancel the running operation `run` (it stops between steps and says what was done).
     CancelOp {
         run: u64,
