@@ -245,6 +245,10 @@ impl App {
             Action::Sunset => self.prepare_op(Request::Sunset { app, resume: false }, None),
             Action::Approve => self.prepare_op(Request::Approve { app, env }, None),
             Action::Silence => {
+                // A highlighted alert that is already silenced: `s` expires its silence.
+                if let Some(id) = self.selected_alert_silence() {
+                    return self.prepare_op(Request::ExpireSilence { id }, None);
+                }
                 self.ops.modal = Some(OpModal::Input {
                     field: Field::SilenceDuration {
                         app,
@@ -260,15 +264,25 @@ impl App {
         }
     }
 
-    /// The alert to prefill a silence with: the highlighted one when the Alerts pane has focus.
-    fn selected_alert_name(&self) -> Option<String> {
+    /// The highlighted alert when the Alerts pane has focus.
+    fn selected_alert(&self) -> Option<&crate::model::alerts::Alert> {
         if self.focus != Pane::Alerts {
             return None;
         }
         let snap = self.overview.alerts.as_ref()?.value.as_ref()?;
         let visible = crate::ui::alerts::visible_alerts(snap, self.releases.selected_app());
-        let name = visible.get(self.overview.alert_row)?.label("alertname");
+        visible.get(self.overview.alert_row).copied()
+    }
+
+    /// The alert to prefill a silence with: the highlighted one when the Alerts pane has focus.
+    fn selected_alert_name(&self) -> Option<String> {
+        let name = self.selected_alert()?.label("alertname");
         (!name.is_empty()).then(|| name.to_string())
+    }
+
+    /// The silence of the highlighted alert, when it is silenced.
+    fn selected_alert_silence(&self) -> Option<String> {
+        self.selected_alert()?.status.silenced_by.first().cloned()
     }
 
     /// Promote into the selected environment from its `promote_from`; when it has none, promote

@@ -708,8 +708,16 @@ fn silence_from_the_alerts_pane_prefills_the_highlighted_alert() {
         receivers: vec![],
         generator_url: String::new(),
     };
+    let mut silenced = alert.clone();
+    silenced.fingerprint = "f2".into();
+    silenced
+        .labels
+        .insert("alertname".into(), "PodCrashLooping".into());
+    silenced.labels.insert("severity".into(), "warning".into());
+    silenced.status.state = AlertState::Suppressed;
+    silenced.status.silenced_by = vec!["5f1c2a9e".into()];
     app.update(Msg::Monitor(MonitorEvent::Alerts {
-        snapshot: Arc::new(AlertsSnapshot::new(vec![alert], vec![])),
+        snapshot: Arc::new(AlertsSnapshot::new(vec![alert, silenced], vec![])),
         at: t0(),
     }));
     select(&mut app, "api", "staging");
@@ -737,6 +745,15 @@ fn silence_from_the_alerts_pane_prefills_the_highlighted_alert() {
             alert: Some("HighErrorRate".into()),
             duration_secs: 7200,
             comment: "deploy in progress".into(),
+        })]
+    );
+    // The next alert is silenced: `s` on it expires its silence.
+    act(&mut app, Action::Back);
+    act(&mut app, Action::Down);
+    assert_eq!(
+        act(&mut app, Action::Silence),
+        vec![Command::PrepareOp(Request::ExpireSilence {
+            id: "5f1c2a9e".into()
         })]
     );
 }
