@@ -39,3 +39,4 @@ mod support_real_servers;
 mod support_traffic;
 mod wire_ops;
 mod wire_panes;
+mod wire_panes_demo;
