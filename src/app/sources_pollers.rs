@@ -25,6 +25,10 @@ pub struct Pollers {
     alerts: Option<AlertsHandle>,
     pipelines: Option<PipelinesHandle>,
     registry: Option<RegistryHandle>,
+    /// Why a configured source did not start: repeated for each new selection, so the pane keeps
+    /// saying why instead of waiting for data.
+    metrics_error: Option<String>,
+    ci_error: Option<String>,
 }
 
 /// Forwards a poller's own event type into the UI channel.
@@ -64,12 +68,15 @@ impl Pollers {
                     ));
                 }
                 // Generation 0 is the App's before any selection: the failure is shown.
-                Err(e) => failures.push(Msg::Monitor(MonitorEvent::MetricsFailed {
-                    app: String::new(),
-                    env: String::new(),
-                    generation: 0,
-                    error: e.to_string(),
-                })),
+                Err(e) => {
+                    p.metrics_error = Some(e.to_string());
+                    failures.push(Msg::Monitor(MonitorEvent::MetricsFailed {
+                        app: String::new(),
+                        env: String::new(),
+                        generation: 0,
+                        error: e.to_string(),
+                    }));
+                }
             }
         }
         if let Some(cfg) = &config.alertmanager {
@@ -92,10 +99,7 @@ impl Pollers {
         let ci_tx = forward(tx.clone(), Msg::Pipelines as fn(PipelineEvent) -> Msg);
         match spawn_pipelines_poller_from_config(config, ci_tx, cancel.child_token()) {
             Ok(h) => p.pipelines = h,
-            Err(e) => failures.push(Msg::Pipelines(PipelineEvent::Failed {
-                app: String::new(),
-                error: e.to_string(),
-            })),
+            Err(e) => p.ci_error = Some(e.to_string()),
         }
         let reg_tx = forward(tx.clone(), Msg::Registry as fn(RegistryEvent) -> Msg);
         match spawn_registry_poller_from_config(config, reg_tx, cancel.child_token()) {
@@ -115,9 +119,18 @@ impl Pollers {
                 app,
                 env,
                 namespace,
-            } => Ok(self.metrics.as_ref().map(|h| Msg::MetricsSelected {
-                generation: h.select(&app, &env, &namespace),
-            })),
+            } => Ok(match (&self.metrics, &self.metrics_error) {
+                (Some(h), _) => Some(Msg::MetricsSelected {
+                    generation: h.select(&app, &env, &namespace),
+                }),
+                (None, Some(error)) => Some(Msg::Monitor(MonitorEvent::MetricsFailed {
+                    app,
+                    env,
+                    generation: 0,
+                    error: error.clone(),
+                })),
+                (None, None) => None,
+            }),
             Command::MetricsVisible(visible) => {
                 if let Some(h) = &self.metrics {
                     h.set_visible(visible);
@@ -128,7 +141,12 @@ impl Pollers {
                 if let Some(h) = &self.pipelines {
                     h.select(&app);
                 }
-                Ok(None)
+                Ok(self.ci_error.as_ref().map(|error| {
+                    Msg::Pipelines(PipelineEvent::Failed {
+                        app,
+                        error: error.clone(),
+                    })
+                }))
             }
             Command::WatchCiApps(apps) => {
                 if let Some(h) = &self.pipelines {

@@ -763,3 +763,38 @@ async fn pollers_answer_selections_and_report_failures_as_messages() {
     }
     cancel.cancel();
 }
+
+/// A configured source that cannot start (unreadable token) stays a visible failure: at start and
+/// again for every new selection, so the pane says why instead of "loading…" forever.
+#[tokio::test]
+async fn a_source_that_cannot_start_keeps_saying_why() {
+    let mut c = config();
+    let mut p = PrometheusConfig::new("http://127.0.0.1:1");
+    p.token_file = Some("/nonexistent/shipdeck-token".into());
+    c.prometheus = Some(p);
+    c.alertmanager = None;
+    c.ci = None;
+    c.registry = None;
+    let (tx, _rx) = tokio::sync::mpsc::channel::<Msg>(8);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (pollers, failures) = shipdeck::app::Pollers::spawn(&c, &fixtures::clock(), &tx, &cancel);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let (mut app, _) = app(ColorMode::None, 120, 40);
+    for m in failures {
+        app.update(m);
+    }
+    assert!(matches!(
+        app.sources.get(&SourceId::Prometheus),
+        Some(SourceHealth::Stale { .. })
+    ));
+    for cmd in act(&mut app, Action::Down) {
+        if let Ok(Some(m)) = pollers.run(cmd) {
+            app.update(m);
+        }
+    }
+    let error = app.overview.metrics.as_ref().unwrap().error.clone();
+    assert!(error.unwrap().contains("shipdeck-token"));
+    let screen = text(&draw(&app));
+    assert!(screen.contains("no data yet"), "{screen}");
+    cancel.cancel();
+}
