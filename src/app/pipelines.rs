@@ -250,3 +250,18 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::image_key;
+
+    #[test]
+    fn only_images_with_tag_and_digest_have_a_key() {
+        assert_eq!(
+            image_key("registry.local:5000/shop/web:1.4@sha256:ab"),
+            Some(("shop/web".into(), "1.4".into(), "sha256:ab".into()))
+        );
+        assert_eq!(image_key("registry.local:5000/shop/web:1.4"), None);
+        assert_eq!(image_key("shop/web@sha256:ab"), None);
+    }
+}

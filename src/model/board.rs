@@ -455,6 +455,43 @@ mod tests {
     }
 
     #[test]
+    fn markers_by_app_namespace_branch_and_digest() {
+        let mut m = Markers::default();
+        m.critical
+            .entry("web".into())
+            .or_default()
+            .insert("shop-blue".into());
+        m.ci_failed
+            .entry("api".into())
+            .or_default()
+            .insert("develop".into());
+        m.tag_digests
+            .entry("shop/web".into())
+            .or_default()
+            .insert("1.4".into(), "sha256:new".into());
+        let web = m.cell(
+            "web",
+            "shop-blue",
+            Some("master"),
+            Some(("shop/web", "1.4", "sha256:old")),
+        );
+        assert!(web.critical_alert && web.tag_moved && !web.ci_failed && web.any());
+        // Same digest: not moved; other namespace: no alert.
+        let same = m.cell(
+            "web",
+            "shop-green",
+            Some("staging"),
+            Some(("shop/web", "1.4", "sha256:new")),
+        );
+        assert!(!same.any());
+        assert!(
+            m.cell("api", "shop-develop", Some("develop"), None)
+                .ci_failed
+        );
+        assert!(!m.cell("api", "shop-develop", None, None).ci_failed);
+    }
+
+    #[test]
     fn same_image_rules() {
         assert!(same_image("r/a:1", "r/a:1"));
         assert!(!same_image("r/a:1", "r/a:2"));
