@@ -105,3 +105,41 @@ fn promote_web_to_production_with_preview_and_typed_name() {
     assert_eq!(term.wait_exit(STEP), 0);
     assert!(term.restored());
 }
+
+#[test]
+fn cancel_a_promote_while_it_waits_for_the_rollout() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let mut term = Term::spawn(
+        &["demo", "--seed", "7"],
+        120,
+        40,
+        &[("SHIPDECK_DATA_DIR", dir), ("SHIPDECK_USER", "e2e")],
+    );
+    term.wait_until(BOOT, "web settled in staging and production", |s| {
+        let c = web_cells(s);
+        s.matches('●').count() >= 4 && c.len() == 3 && c[1].1 == "✓" && c[2].1 == "✓"
+    });
+    term.send("ll");
+    term.send("p");
+    term.wait_for("type `web` to confirm", ROLLOUT);
+    term.send("web\r");
+    term.wait_until(ROLLOUT, "waiting for the rollout", |s| {
+        s.lines()
+            .any(|l| l.contains("⟳ promote web staging → production") && l.contains("step 2/"))
+    });
+    term.send("x");
+    let screen = term.wait_until(ROLLOUT, "the promote cancelled", |s| {
+        s.lines()
+            .any(|l| l.contains("promote web staging → production") && l.contains("cancelled"))
+    });
+    let line = screen
+        .lines()
+        .find(|l| l.contains("cancelled"))
+        .unwrap_or_default()
+        .to_string();
+    // It says what was done: the image was set before the wait was cancelled.
+    assert!(line.contains("done:"), "{screen}");
+    term.send("q");
+    assert_eq!(term.wait_exit(STEP), 0);
+}
