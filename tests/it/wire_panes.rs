@@ -798,3 +798,69 @@ async fn a_source_that_cannot_start_keeps_saying_why() {
     assert!(screen.contains("no data yet"), "{screen}");
     cancel.cancel();
 }
+
+/// `Enter` on a failed branch: the run takes the lower area with its jobs, steps and the failing
+/// step's log tail (hostile bytes stripped); `Enter` on Metrics: the full chart.
+#[test]
+fn whole_screen_with_the_run_detail_and_the_chart() {
+    use shipdeck::model::pipeline::{Job, LogTail, Step};
+    let (mut app, _) = app(ColorMode::None, 120, 40);
+    live_overview(&mut app);
+    act(&mut app, Action::FocusPane2);
+    let opened = match act(&mut app, Action::Open).first() {
+        Some(Command::OpenRun(r)) => r.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(opened.branch, "develop");
+    let step = |name: &str, status: StageStatus, secs: u64| Step {
+        name: name.into(),
+        status,
+        started: Some(ago(600)),
+        duration: Some(Duration::from_secs(secs)),
+    };
+    app.update(Msg::Pipelines(PipelineEvent::Detail {
+        run: opened,
+        detail: Arc::new(RunDetail {
+            pipeline: run(
+                "api",
+                "develop",
+                "41",
+                StageStatus::Failed,
+                vec![stage("test", StageStatus::Failed, 42)],
+            ),
+            jobs: vec![Job {
+                id: "7".into(),
+                name: "test".into(),
+                status: StageStatus::Failed,
+                started: Some(ago(600)),
+                duration: Some(Duration::from_secs(42)),
+                steps: vec![
+                    step("checkout", StageStatus::Success, 2),
+                    step("cargo test", StageStatus::Failed, 40),
+                ],
+            }],
+            approvals: vec![],
+            log_tail: Some(LogTail {
+                job: "test".into(),
+                step: Some("cargo test".into()),
+                lines: vec![
+                    "test payment::retries ... FAILED".into(),
+                    "\u{1b}[2J\u{1b}]0;pwned\u{7}assertion failed: left == right".into(),
+                ],
+            }),
+        }),
+    }));
+    let screen = text(&draw(&app));
+    insta::assert_snapshot!("wire_run_detail_120x40", screen);
+    assert!(screen.contains("cargo test") && screen.contains("assertion failed"));
+    assert!(!screen.contains("pwned") && !screen.contains('\u{1b}'));
+    act(&mut app, Action::FocusPane3);
+    act(&mut app, Action::Down);
+    act(&mut app, Action::Open);
+    let screen = text(&draw(&app));
+    insta::assert_snapshot!("wire_chart_120x40", screen);
+    assert!(
+        screen.contains("rollout") && screen.contains("5xx %"),
+        "{screen}"
+    );
+}
