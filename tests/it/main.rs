@@ -38,5 +38,6 @@ mod sunset_support;
 mod support_real_servers;
 mod support_traffic;
 mod wire_ops;
+mod wire_ops_rerun;
 mod wire_panes;
 mod wire_panes_demo;

@@ -844,3 +844,16 @@ fn patch_image_lists_the_registrys_tags_when_configured() {
     typed(&mut app, "v9");
     assert!(matches!(&app.ops.modal, Some(OpModal::Input { text, .. }) if text == "v9"));
 }
+
+#[test]
+fn rerun_key_builds_a_rerun_of_the_environments_branch() {
+    let mut app = live(120, 40);
+    select(&mut app, "web", "staging");
+    assert_eq!(
+        act(&mut app, Action::Rerun),
+        vec![Command::PrepareOp(Request::Rerun {
+            app: "web".into(),
+            branch: "staging".into(),
+        })]
+    );
+}

@@ -193,10 +193,6 @@ impl App {
         if action == Action::CancelOp {
             return self.cancel_op();
         }
-        if action == Action::Rerun {
-            self.notify("re-run: the engine has no re-run operation yet (use the CI's page)");
-            return Vec::new();
-        }
         // On a regressed operation in the Operations pane, `r` is its one-key rollback.
         if action == Action::Rollback
             && self.focus == Pane::Operations
@@ -248,6 +244,13 @@ impl App {
                 Vec::new()
             }
             Action::Sunset => self.prepare_op(Request::Sunset { app, resume: false }, None),
+            Action::Rerun => match self.rerun_branch(&env) {
+                Some(branch) => self.prepare_op(Request::Rerun { app, branch }, None),
+                None => {
+                    self.notify(format!("re-run: {env} has no branch configured"));
+                    Vec::new()
+                }
+            },
             Action::Approve => self.prepare_op(Request::Approve { app, env }, None),
             Action::Silence => {
                 // A highlighted alert that is already silenced: `s` expires its silence.
@@ -267,6 +270,18 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The branch `R` re-runs: the highlighted row of the Pipelines pane when it has focus, else
+    /// the selected environment's branch.
+    fn rerun_branch(&self, env: &str) -> Option<String> {
+        if self.focus == Pane::Pipelines {
+            let branches = crate::app::monitor::Overview::branches(&self.config);
+            if let Some(b) = branches.get(self.overview.branch_row) {
+                return Some(b.clone());
+            }
+        }
+        self.config.environment(env)?.branch.clone()
     }
 
     /// The highlighted alert when the Alerts pane has focus.
