@@ -1,24 +1,24 @@
 //! The console's mutation keys: key → `PrepareOp`, `OpPrepared` → modal, confirm → `RunOp` with
 //! the confirmation (typed name for protected environments, reason for failed checks), read-only
-//! refusals, `OpEvent`s in the Operations pane, `x` → cancel, regressed → `r` → rollback; and
-//! snapshots of the preview modal and the Operations pane at 120×40 and 80×24.
+//! refusals, the patch menu and tag list, silences from the Alerts pane, `R`; and snapshots of
+//! the preview modal at 120×40 and 80×24 (the Operations pane: `wire_ops_pane.rs`).
 use futures::future::BoxFuture;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use shipdeck::action::Action;
 use shipdeck::app::fixtures::{self, t0};
-use shipdeck::app::{App, OpModal, Pane, Stage};
+use shipdeck::app::{App, OpModal, Stage};
 use shipdeck::keymap::Mode;
 use shipdeck::msg::{Command, InputEdit, Msg, OpPreview};
 use shipdeck::ops::plan::Plan;
 use shipdeck::ops::{
-    Check, ImageChange, OpContext, OpError, OpEvent, Outcome, OutcomeStatus, PatchChange, Preview,
-    Request, Step, StepCtx, StepExec, StepOutput, TemplateDiff,
+    Check, ImageChange, OpContext, OpError, Outcome, OutcomeStatus, PatchChange, Preview, Request,
+    Step, StepCtx, StepExec, StepOutput, TemplateDiff,
 };
 use shipdeck::ui::theme::ColorMode;
 use std::sync::Arc;
 
-struct Noop;
+pub(crate) struct Noop;
 
 impl StepExec for Noop {
     fn run<'a>(&'a self, _cx: &'a StepCtx) -> BoxFuture<'a, Result<StepOutput, OpError>> {
@@ -26,15 +26,15 @@ impl StepExec for Noop {
     }
 }
 
-fn live(w: u16, h: u16) -> App {
+pub(crate) fn live(w: u16, h: u16) -> App {
     fixtures::live_app(ColorMode::Full, w, h)
 }
 
-fn act(app: &mut App, a: Action) -> Vec<Command> {
+pub(crate) fn act(app: &mut App, a: Action) -> Vec<Command> {
     app.update(Msg::Action(a))
 }
 
-fn typed(app: &mut App, s: &str) -> Vec<Command> {
+pub(crate) fn typed(app: &mut App, s: &str) -> Vec<Command> {
     let mut out = Vec::new();
     for c in s.chars() {
         out.extend(app.update(Msg::Input(InputEdit::Insert(c))));
@@ -43,7 +43,7 @@ fn typed(app: &mut App, s: &str) -> Vec<Command> {
 }
 
 /// Selects `app` × `env` on the board.
-fn select(app: &mut App, name: &str, env: &str) {
+pub(crate) fn select(app: &mut App, name: &str, env: &str) {
     act(app, Action::Top);
     while app.releases.selected_app() != Some(name) {
         act(app, Action::Down);
@@ -54,7 +54,7 @@ fn select(app: &mut App, name: &str, env: &str) {
 }
 
 /// A promote preview like the engine's: images, a diff, steps and checks.
-fn promote_preview(request: Request, failed_check: bool) -> OpPreview {
+pub(crate) fn promote_preview(request: Request, failed_check: bool) -> OpPreview {
     let ctx = Arc::new(OpContext::new(fixtures::config(), false).with_data_dir("/nonexistent"));
     let mut plan = Plan::new(request, "20261127T120000Z-promote-web-0001".into());
     plan.steps = vec![
@@ -118,7 +118,7 @@ fn promote_preview(request: Request, failed_check: bool) -> OpPreview {
     OpPreview(Arc::new(p))
 }
 
-fn promote_web() -> Request {
+pub(crate) fn promote_web() -> Request {
     Request::Promote {
         app: "web".into(),
         from: Some("staging".into()),
@@ -128,7 +128,7 @@ fn promote_web() -> Request {
 }
 
 /// `p` on web @ production → PrepareOp → the preview arrives in the modal.
-fn open_preview(app: &mut App, failed_check: bool) -> OpPreview {
+pub(crate) fn open_preview(app: &mut App, failed_check: bool) -> OpPreview {
     select(app, "web", "production");
     let cmds = act(app, Action::Promote);
     assert_eq!(cmds, vec![Command::PrepareOp(promote_web())]);
@@ -140,7 +140,11 @@ fn open_preview(app: &mut App, failed_check: bool) -> OpPreview {
     preview
 }
 
-fn outcome(request: Request, status: OutcomeStatus, suggested: Option<Request>) -> Outcome {
+pub(crate) fn outcome(
+    request: Request,
+    status: OutcomeStatus,
+    suggested: Option<Request>,
+) -> Outcome {
     Outcome {
         op_id: "op-1".into(),
         request,
@@ -428,164 +432,9 @@ fn patch_menu_and_silence_form_build_requests() {
     );
 }
 
-/// Confirms the web promote and returns its run id.
-fn start_promote(app: &mut App) -> u64 {
-    open_preview(app, false);
-    typed(app, "web");
-    match &act(app, Action::Open)[..] {
-        [Command::RunOp { run, .. }] => *run,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn started_events(run: u64) -> Vec<Msg> {
-    vec![
-        Msg::Op {
-            run,
-            event: OpEvent::Started {
-                op_id: "op-1".into(),
-                summary: promote_web().summary(),
-                total: 3,
-            },
-        },
-        Msg::Op {
-            run,
-            event: OpEvent::Step {
-                index: 0,
-                total: 3,
-                name: "patch-deployment".into(),
-                description: "Patch Deployment web".into(),
-            },
-        },
-        Msg::Op {
-            run,
-            event: OpEvent::StepDone {
-                index: 0,
-                name: "patch-deployment".into(),
-                message: "patched".into(),
-                already: false,
-                elapsed_ms: 40,
-            },
-        },
-        Msg::Op {
-            run,
-            event: OpEvent::Step {
-                index: 1,
-                total: 3,
-                name: "wait-rollout".into(),
-                description: "waiting for rollout".into(),
-            },
-        },
-        Msg::Op {
-            run,
-            event: OpEvent::Progress {
-                index: 1,
-                message: "2 of 4 updated replicas are available".into(),
-                ready: Some(2),
-                desired: Some(4),
-            },
-        },
-    ]
-}
-
-#[test]
-fn op_events_update_the_operations_pane_and_x_cancels() {
-    let mut app = live(120, 40);
-    let run = start_promote(&mut app);
-    for m in started_events(run) {
-        app.update(m);
-    }
-    let e = &app.ops.runs[0];
-    assert_eq!(e.progress.step, Some(1));
-    assert_eq!((e.progress.ready, e.progress.desired), (Some(2), Some(4)));
-    assert!((e.progress.fraction() - 0.5).abs() < 1e-9);
-    // Events of an unknown run change nothing.
-    app.dirty = false;
-    app.update(Msg::Op {
-        run: 99,
-        event: OpEvent::Progress {
-            index: 0,
-            message: "x".into(),
-            ready: None,
-            desired: None,
-        },
-    });
-    assert!(!app.dirty);
-    assert_eq!(
-        act(&mut app, Action::CancelOp),
-        vec![Command::CancelOp { run }]
-    );
-    assert!(app.ops.runs[0].cancel_requested);
-    app.update(Msg::Op {
-        run,
-        event: OpEvent::Finished(Box::new(outcome(
-            promote_web(),
-            OutcomeStatus::Cancelled,
-            None,
-        ))),
-    });
-    assert!(!app.ops.runs[0].running());
-    assert!(
-        act(&mut app, Action::CancelOp).is_empty(),
-        "nothing running"
-    );
-    assert_eq!(app.notice.as_deref(), Some("no operation is running"));
-}
-
-fn rollback_web() -> Request {
-    Request::Rollback {
-        app: "web".into(),
-        env: "production".into(),
-        to_revision: Some(7),
-    }
-}
-
-#[test]
-fn regressed_then_r_in_operations_prepares_the_suggested_rollback() {
-    let mut app = live(120, 40);
-    let run = start_promote(&mut app);
-    app.update(Msg::Op {
-        run,
-        event: OpEvent::Finished(Box::new(outcome(
-            promote_web(),
-            OutcomeStatus::Regressed,
-            Some(rollback_web()),
-        ))),
-    });
-    assert!(app.ops.runs[0].regressed());
-    act(&mut app, Action::FocusPane5);
-    assert_eq!(app.focus, Pane::Operations);
-    assert_eq!(
-        act(&mut app, Action::Rollback),
-        vec![Command::PrepareOp(rollback_web())]
-    );
-    assert!(matches!(
-        &app.ops.modal,
-        Some(OpModal::Preparing { request, .. }) if *request == rollback_web()
-    ));
-}
-
-#[test]
-fn recent_operations_are_bounded() {
-    let mut app = live(120, 40);
-    for _ in 0..(shipdeck::app::RECENT_MAX + 5) {
-        let run = start_promote(&mut app);
-        app.update(Msg::Op {
-            run,
-            event: OpEvent::Finished(Box::new(outcome(promote_web(), OutcomeStatus::Done, None))),
-        });
-    }
-    assert_eq!(app.ops.runs.len(), shipdeck::app::RECENT_MAX);
-    assert_eq!(
-        app.ops.runs[0].run,
-        shipdeck::app::RECENT_MAX as u64 + 5,
-        "newest first"
-    );
-}
-
 // ---- snapshots ----
 
-fn draw(app: &App) -> String {
+pub(crate) fn draw(app: &App) -> String {
     let mut term = Terminal::new(TestBackend::new(app.width, app.height)).unwrap();
     term.draw(|f| shipdeck::ui::render(app, f)).unwrap();
     let buf = term.backend().buffer().clone();
@@ -610,7 +459,7 @@ fn draw(app: &App) -> String {
 
 /// The lines from the first containing `from` to the first after it containing `to` (inclusive):
 /// the snapshot holds only this feature's part of the screen, not the other panes.
-fn crop(screen: &str, from: &str, to: &str) -> String {
+pub(crate) fn crop(screen: &str, from: &str, to: &str) -> String {
     let lines: Vec<&str> = screen.lines().collect();
     let start = lines.iter().position(|l| l.contains(from)).unwrap();
     let end = start + lines[start..].iter().position(|l| l.contains(to)).unwrap();
@@ -629,40 +478,6 @@ fn snapshot_preview_modal() {
         let modal = crop(&screen, "┌ promote web", "scroll");
         insta::assert_snapshot!(format!("preview_modal_{w}x{h}"), modal);
     }
-}
-
-#[test]
-fn snapshot_operations_pane() {
-    for (w, h) in [(120, 40), (80, 24)] {
-        let mut app = live(w, h);
-        // One regressed, one failed, one cancelled, one running.
-        let kinds = [
-            OutcomeStatus::Regressed,
-            OutcomeStatus::Failed {
-                error: OpError::RolloutFailed("progress deadline exceeded".into()),
-            },
-            OutcomeStatus::Cancelled,
-        ];
-        for status in kinds {
-            let run = start_promote(&mut app);
-            app.update(Msg::Op {
-                run,
-                event: OpEvent::Finished(Box::new(outcome(promote_web(), status, None))),
-            });
-        }
-        let run = start_promote(&mut app);
-        for m in started_events(run) {
-            app.update(m);
-        }
-        app.clock.advance(jiff::SignedDuration::from_secs(41));
-        act(&mut app, Action::FocusPane5);
-        let screen = draw(&app);
-        assert!(screen.contains("step 2/3"), "{screen}");
-        assert!(screen.contains("0:41"), "{screen}");
-        let pane = crop(&screen, "OPERATIONS", "┗");
-        insta::assert_snapshot!(format!("operations_pane_{w}x{h}"), pane);
-    }
-    let _ = t0();
 }
 
 #[test]
@@ -756,28 +571,6 @@ fn silence_from_the_alerts_pane_prefills_the_highlighted_alert() {
             id: "5f1c2a9e".into()
         })]
     );
-}
-
-#[test]
-fn a_running_operation_wakes_the_loop_once_a_second_and_a_finished_one_does_not() {
-    let mut app = live(120, 40);
-    let run = start_promote(&mut app);
-    assert_eq!(
-        app.ops_deadline(),
-        Some(t0() + jiff::SignedDuration::from_secs(1))
-    );
-    app.clock.advance(jiff::SignedDuration::from_millis(1500));
-    assert_eq!(
-        app.ops_deadline(),
-        Some(t0() + jiff::SignedDuration::from_secs(2))
-    );
-    let wake = shipdeck::tui::age_instant(&app, std::time::Instant::now()).unwrap();
-    assert!(wake <= std::time::Instant::now() + std::time::Duration::from_millis(600));
-    app.update(Msg::Op {
-        run,
-        event: OpEvent::Finished(Box::new(outcome(promote_web(), OutcomeStatus::Done, None))),
-    });
-    assert_eq!(app.ops_deadline(), None);
 }
 
 #[test]
