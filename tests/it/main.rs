@@ -42,3 +42,5 @@ mod wire_ops_pane;
 mod wire_ops_rerun;
 mod wire_panes;
 mod wire_panes_demo;
+mod wire_panes_screen;
+mod wire_panes_support;
