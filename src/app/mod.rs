@@ -412,6 +412,7 @@ impl App {
             Pane::Releases => self.open_detail(),
             Pane::Detail => self.open_logs(),
             Pane::Pipelines | Pane::Metrics => self.open_overview(),
+            Pane::Operations => self.open_op(),
             _ => Vec::new(),
         }
     }

@@ -127,6 +127,57 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             let t = format!("image tag for {} in {}", cell(a, 30), cell(env, 20));
             small(app, frame, area, &title(&t, &None), lines);
         }
+        OpModal::Details { run } => {
+            let Some(r) = app.ops.runs.iter().find(|r| r.run == *run) else {
+                return;
+            };
+            let p = &r.progress;
+            let mut lines = vec![crate::ui::operations::line(app, r, 80)];
+            lines.push(Line::styled(
+                format!("op {}", cell(&p.op_id, 80)),
+                theme.dim(),
+            ));
+            // The outcome's list is the record (it includes steps found already done on resume).
+            let (done, total) = match &p.outcome {
+                Some(o) => (&o.steps_done, o.steps_total),
+                None => (&p.done, p.total),
+            };
+            let list = if done.is_empty() {
+                "none".to_string()
+            } else {
+                done.join(", ")
+            };
+            lines.push(Line::raw(format!(
+                "steps done ({}/{}): {}",
+                done.len(),
+                total,
+                cell(&list, 70)
+            )));
+            if let Some(o) = &p.outcome {
+                if !o.message.is_empty() {
+                    lines.push(Line::raw(cell(&o.message, 86)));
+                }
+                if let Some(v) = &o.verify {
+                    lines.push(Line::raw(format!("verify: {}", cell(&v.summary, 78))));
+                }
+            } else if !p.message.is_empty() {
+                lines.push(Line::raw(cell(&p.message, 86)));
+            }
+            lines.push(Line::raw(""));
+            let rollback = p
+                .outcome
+                .as_ref()
+                .is_some_and(|o| o.suggested_rollback.is_some());
+            lines.push(Line::styled(
+                if rollback {
+                    "r roll back · Esc close"
+                } else {
+                    "Esc close"
+                },
+                theme.dim(),
+            ));
+            small(app, frame, area, " operation ", lines);
+        }
         OpModal::Input { field, text, error } => {
             let mut lines = vec![Line::from(vec![
                 Span::styled(format!("{}: ", field.label()), theme.header()),

@@ -218,3 +218,30 @@ fn a_running_operation_wakes_the_loop_once_a_second_and_a_finished_one_does_not(
     });
     assert_eq!(app.ops_deadline(), None);
 }
+
+#[test]
+fn enter_on_an_operation_shows_its_details_and_r_rolls_back() {
+    let mut app = live(120, 40);
+    let run = start_promote(&mut app);
+    app.update(Msg::Op {
+        run,
+        event: OpEvent::Finished(Box::new(outcome(
+            promote_web(),
+            OutcomeStatus::Regressed,
+            Some(rollback_web()),
+        ))),
+    });
+    act(&mut app, Action::FocusPane5);
+    act(&mut app, Action::Open);
+    assert!(matches!(app.ops.modal, Some(OpModal::Details { run: r }) if r == run));
+    let screen = draw(&app);
+    assert!(
+        screen.contains("steps done (2/3): patch-deployment, wait-rollout"),
+        "{screen}"
+    );
+    assert!(screen.contains("r roll back"), "{screen}");
+    assert_eq!(
+        typed(&mut app, "r"),
+        vec![Command::PrepareOp(rollback_web())]
+    );
+}

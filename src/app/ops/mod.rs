@@ -143,6 +143,9 @@ pub enum OpModal {
         tags: Option<Result<Vec<String>, String>>,
         cursor: usize,
     },
+    /// One operation's details (Enter in the Operations pane): steps done, the result's message,
+    /// verification; `r` on a regressed one prepares its rollback.
+    Details { run: u64 },
     /// A one-line text field (image tag, replicas, silence duration and comment).
     Input {
         field: Field,
@@ -270,6 +273,15 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Enter in the Operations pane: the selected operation's details.
+    pub(in crate::app) fn open_op(&mut self) -> Vec<Command> {
+        if let Some(run) = self.ops.selected().map(|r| r.run) {
+            self.ops.modal = Some(OpModal::Details { run });
+            self.dirty = true;
+        }
+        Vec::new()
     }
 
     /// The branch `R` re-runs: the highlighted row of the Pipelines pane when it has focus, else

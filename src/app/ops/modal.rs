@@ -147,6 +147,21 @@ impl App {
                 });
                 self.dirty = true;
             }
+            OpModal::Details { run } => {
+                let run = *run;
+                if let InputEdit::Insert('r') = edit {
+                    let suggested = self
+                        .ops
+                        .runs
+                        .iter()
+                        .find(|r| r.run == run)
+                        .and_then(|r| r.progress.outcome.as_ref())
+                        .and_then(|o| o.suggested_rollback.clone());
+                    if let Some(req) = suggested {
+                        return self.prepare_op(req, Some("suggested by verify".into()));
+                    }
+                }
+            }
             OpModal::Failed { .. } | OpModal::Preparing { .. } => {}
         }
         Vec::new()
@@ -163,7 +178,7 @@ impl App {
                 self.ops.modal = Some(modal);
                 Vec::new()
             }
-            OpModal::Failed { .. } => Vec::new(),
+            OpModal::Failed { .. } | OpModal::Details { .. } => Vec::new(),
             OpModal::Preview {
                 preview,
                 rule,
