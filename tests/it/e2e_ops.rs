@@ -1,7 +1,7 @@
 //! End to end: the real binary (`shipdeck demo`) in a pseudo-terminal, promoting web from staging
 //! to production through the preview modal (production is protected: the app name is typed), the
-//! Operations pane following the rollout to completion, and the board's production cell showing
-//! what staging runs.
+//! Operations pane following the rollout to completion, the board's production cell showing what
+//! staging runs, then `r` rolling it back; and `x` cancelling a promote mid-rollout.
 use crate::pty::Term;
 use std::time::Duration;
 
@@ -101,6 +101,22 @@ fn promote_web_to_production_with_preview_and_typed_name() {
     // The journal recorded it in the data directory.
     let journal = std::fs::read_to_string(data.path().join("audit.jsonl")).unwrap();
     assert!(journal.contains("\"promote\""), "{journal}");
+
+    // One key rolls production back to what it ran before (protected: the name again).
+    let before = cells[2].0.clone();
+    term.send("r");
+    let modal = term.wait_for("type `web` to confirm", ROLLOUT);
+    assert!(modal.contains("rollback web in production"), "{modal}");
+    term.send("web\r");
+    term.wait_until(ROLLOUT, "the rollback done", |s| {
+        s.lines()
+            .any(|l| l.contains("rollback web in production") && l.contains("done"))
+    });
+    let back = term.wait_until(ROLLOUT, "production back on its old version", |s| {
+        let c = web_cells(s);
+        c.len() == 3 && c[2].0 == before && c[2].1 == "✓"
+    });
+    assert_eq!(web_cells(&back)[2].0, before, "{back}");
     term.send("q");
     assert_eq!(term.wait_exit(STEP), 0);
     assert!(term.restored());
