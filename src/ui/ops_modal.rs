@@ -180,7 +180,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
         OpModal::Input { field, text, error } => {
             let mut lines = vec![Line::from(vec![
-                Span::styled(format!("{}: ", field.label()), theme.header()),
+                Span::styled(format!("{}: ", cell(&field.label(), 80)), theme.header()),
                 Span::raw(cell(text, 100)),
                 Span::styled("█", theme.dim()),
             ])];

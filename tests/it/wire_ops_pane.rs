@@ -245,3 +245,34 @@ fn enter_on_an_operation_shows_its_details_and_r_rolls_back() {
         vec![Command::PrepareOp(rollback_web())]
     );
 }
+
+#[test]
+fn hostile_strings_in_an_operation_are_stripped() {
+    let mut app = live(120, 40);
+    let run = start_promote(&mut app);
+    let evil = Request::Rollback {
+        app: "we\x1b]0;pwned\x07b".into(),
+        env: "prod\x1b[2Juction".into(),
+        to_revision: None,
+    };
+    let mut o = outcome(
+        evil,
+        OutcomeStatus::Failed {
+            error: OpError::RolloutFailed("x".into()),
+        },
+        None,
+    );
+    o.message = "boom\x1b[31m red\r\nnext".into();
+    app.update(Msg::Op {
+        run,
+        event: OpEvent::Finished(Box::new(o)),
+    });
+    act(&mut app, Action::FocusPane5);
+    act(&mut app, Action::Open);
+    let screen = draw(&app);
+    assert!(
+        !screen.contains('\x1b') && !screen.contains('\x07'),
+        "{screen:?}"
+    );
+    assert!(screen.contains("failed"), "{screen}");
+}
