@@ -650,3 +650,26 @@ fn rerun_key_builds_a_rerun_of_the_environments_branch() {
         })]
     );
 }
+
+#[test]
+fn a_read_only_environment_refuses_without_preparing() {
+    let mut config = fixtures::config();
+    config.environments[2].read_only = true;
+    let mut app = App::new(
+        config,
+        shipdeck::keymap::Keymap::default(),
+        fixtures::clock(),
+        false,
+    );
+    for msg in fixtures::estate() {
+        app.update(msg);
+    }
+    select(&mut app, "web", "production");
+    assert!(act(&mut app, Action::Promote).is_empty());
+    assert!(app.ops.modal.is_none());
+    let n = app.notice.clone().unwrap_or_default();
+    assert!(n.contains("production is read_only"), "{n}");
+    // Other environments still work.
+    select(&mut app, "web", "staging");
+    assert_eq!(act(&mut app, Action::Rollback).len(), 1);
+}

@@ -353,6 +353,17 @@ impl App {
     }
 
     fn prepare_op(&mut self, request: Request, rule: Option<String>) -> Vec<Command> {
+        // `read_only = true` on the target environment refuses as `--read-only` does: no prepare.
+        if let Some(env) = request.target_env()
+            && self.config.environment(env).is_some_and(|e| e.read_only)
+        {
+            self.ops.modal = None;
+            self.notify(format!(
+                "read-only: {env} is read_only in the configuration; {} is refused",
+                request.kind().as_str()
+            ));
+            return Vec::new();
+        }
         self.ops.modal = Some(OpModal::Preparing {
             request: request.clone(),
             rule,
