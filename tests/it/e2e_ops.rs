@@ -1,7 +1,8 @@
 //! End to end: the real binary (`shipdeck demo`) in a pseudo-terminal, promoting web from staging
 //! to production through the preview modal (production is protected: the app name is typed), the
 //! Operations pane following the rollout to completion, the board's production cell showing what
-//! staging runs, then `r` rolling it back; and `x` cancelling a promote mid-rollout.
+//! staging runs, then `r` rolling it back; `x` cancelling a promote mid-rollout; and `S` sunsetting
+//! worker (its Deployments gone from every environment; the demo has no Cloudflare or registry yet).
 use crate::pty::Term;
 use std::time::Duration;
 
@@ -156,6 +157,45 @@ fn cancel_a_promote_while_it_waits_for_the_rollout() {
         .to_string();
     // It says what was done: the image was set before the wait was cancelled.
     assert!(line.contains("done:"), "{screen}");
+    term.send("q");
+    assert_eq!(term.wait_exit(STEP), 0);
+}
+
+#[test]
+fn sunset_worker_removes_it_from_every_environment() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let mut term = Term::spawn(
+        &["demo", "--seed", "7"],
+        120,
+        40,
+        &[("SHIPDECK_DATA_DIR", dir), ("SHIPDECK_USER", "e2e")],
+    );
+    term.wait_until(BOOT, "worker on the board", |s| {
+        s.matches('●').count() >= 4 && s.lines().any(|l| l.contains(" worker ") && l.contains('✓'))
+    });
+    // Rows: web, api, worker.
+    term.send("jj");
+    term.wait_for("▸ worker", STEP);
+    term.send("S");
+    let modal = term.wait_until(ROLLOUT, "the sunset preview", |s| {
+        s.contains("sunset worker") && (s.contains("to confirm") || s.contains("y/Enter"))
+    });
+    if modal.contains("type `worker`") {
+        term.send("worker\r");
+    } else {
+        term.send("y");
+    }
+    let done = term.wait_until(ROLLOUT, "the sunset finished", |s| {
+        s.lines()
+            .any(|l| l.contains("sunset worker") && (l.contains("done") || l.contains("failed")))
+    });
+    assert!(!done.contains("failed"), "{done}");
+    // The configured app keeps its row, with nothing running in any environment.
+    term.wait_until(ROLLOUT, "worker gone from every environment", |s| {
+        s.lines()
+            .any(|l| l.contains("▸ worker") && l.matches('—').count() == 3)
+    });
     term.send("q");
     assert_eq!(term.wait_exit(STEP), 0);
 }
