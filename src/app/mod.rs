@@ -221,7 +221,7 @@ impl App {
             return self.modal_action(action, modal);
         }
         match action {
-            Quit => return vec![Command::Quit],
+            Quit => return self.quit_guarded(),
             Suspend => return vec![Command::Suspend],
             Redraw => return vec![Command::Repaint],
             Help => self.push_modal(Modal::Help { scroll: 0 }),

@@ -276,3 +276,22 @@ fn hostile_strings_in_an_operation_are_stripped() {
     );
     assert!(screen.contains("failed"), "{screen}");
 }
+
+#[test]
+fn quitting_with_an_operation_running_asks_twice() {
+    let mut app = live(120, 40);
+    let run = start_promote(&mut app);
+    assert!(act(&mut app, Action::Quit).is_empty());
+    let n = app.notice.clone().unwrap_or_default();
+    assert!(n.contains("q again quits"), "{n}");
+    assert_eq!(act(&mut app, Action::Quit), vec![Command::Quit]);
+    // Nothing running: one press.
+    let mut app = live(120, 40);
+    let run2 = start_promote(&mut app);
+    app.update(Msg::Op {
+        run: run2,
+        event: OpEvent::Finished(Box::new(outcome(promote_web(), OutcomeStatus::Done, None))),
+    });
+    assert_eq!(act(&mut app, Action::Quit), vec![Command::Quit]);
+    let _ = run;
+}

@@ -36,6 +36,8 @@ pub struct Ops {
     /// The selected operation in the Operations pane.
     pub cursor: usize,
     next_run: u64,
+    /// `q` was pressed once while an operation ran.
+    quit_armed: bool,
 }
 
 /// One operation started from the console.
@@ -188,6 +190,7 @@ impl App {
 
     /// An action key (`p`, `r`, `u`, `S`, `s`, `a`, `R`, `x`) with no modal open.
     pub(in crate::app) fn op_key(&mut self, action: Action) -> Vec<Command> {
+        self.ops.quit_armed = false;
         let what = action.name().replace('_', " ");
         if self.read_only {
             self.notify(format!("read-only: {what} is refused"));
@@ -273,6 +276,20 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// `q`: with an operation running, the first press warns (quitting stops it mid-step; the
+    /// journal keeps what was done) and a second press quits.
+    pub(in crate::app) fn quit_guarded(&mut self) -> Vec<Command> {
+        let running = self.ops.running().count();
+        if running == 0 || self.ops.quit_armed {
+            return vec![Command::Quit];
+        }
+        self.ops.quit_armed = true;
+        self.notify(format!(
+            "{running} operation(s) running: q again quits and stops them mid-step (x cancels cleanly)"
+        ));
+        Vec::new()
     }
 
     /// Enter in the Operations pane: the selected operation's details.
