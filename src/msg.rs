@@ -1,9 +1,13 @@
 //! `Msg`: facts `App::update` accepts. `Command`: effects `update` asks the loop to run.
 use crate::action::Action;
 use crate::backend::kube::KubeEvent;
+use crate::backend::monitor::MonitorEvent;
+use crate::backend::pipelines::{PipelineEvent, RegistryEvent};
 use crate::config::Config;
 use crate::model::board::Board;
+use crate::model::pipeline::RunRef;
 use crate::model::{DeploymentView, Fresh};
+use crate::ops::{Confirmation, OpEvent, Preview, Request};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -21,6 +25,55 @@ pub enum Msg {
     AgesChanged,
     /// A board built off the loop (large estates) is ready.
     BoardBuilt { generation: u64, board: Box<Board> },
+    /// Something from the Prometheus or Alertmanager poller.
+    Monitor(MonitorEvent),
+    /// The metrics poller switched to a selection: replies of older generations are stale.
+    MetricsSelected { generation: u64 },
+    /// Something from the CI poller.
+    Pipelines(PipelineEvent),
+    /// Something from the registry digest poller.
+    Registry(RegistryEvent),
+    /// The preview asked for by `Command::PrepareOp(request)` is ready, or why it is not.
+    OpPrepared {
+        request: Request,
+        result: Result<OpPreview, String>,
+    },
+    /// Progress of the operation started by `Command::RunOp { run, .. }`.
+    Op { run: u64, event: OpEvent },
+    /// The registry's tags of `repository` for the patch menu (`Command::ListTags`).
+    OpTags {
+        repository: String,
+        result: Result<Vec<String>, String>,
+    },
+}
+
+/// A preview shared between the modal and the loop (`Preview` is neither `Clone` nor `PartialEq`:
+/// it carries the operation's steps). Equal when it is the same preview.
+#[derive(Debug, Clone)]
+pub struct OpPreview(pub Arc<Preview>);
+
+impl PartialEq for OpPreview {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl From<MonitorEvent> for Msg {
+    fn from(e: MonitorEvent) -> Msg {
+        Msg::Monitor(e)
+    }
+}
+
+impl From<PipelineEvent> for Msg {
+    fn from(e: PipelineEvent) -> Msg {
+        Msg::Pipelines(e)
+    }
+}
+
+impl From<RegistryEvent> for Msg {
+    fn from(e: RegistryEvent) -> Msg {
+        Msg::Registry(e)
+    }
 }
 
 /// An edit of the focused text field.
@@ -61,5 +114,43 @@ pub enum Command {
         generation: u64,
         config: Arc<Config>,
         deployments: BTreeMap<String, Fresh<Arc<[DeploymentView]>>>,
+    },
+    /// The Metrics pane now shows `app` in `env` (the loop answers `Msg::MetricsSelected`).
+    SelectMetrics {
+        app: String,
+        env: String,
+        namespace: String,
+    },
+    /// The Metrics pane was hidden (stacked layout, another pane focused) or shown again: a
+    /// hidden pane costs no queries.
+    MetricsVisible(bool),
+    /// The Pipelines pane now shows `app`.
+    SelectPipelines {
+        app: String,
+    },
+    /// Also poll these apps' CI runs (the board's failed-CI markers).
+    WatchCiApps(Vec<String>),
+    /// Check these (repository, tag) pairs' digests in the registry (moved-tag markers).
+    WatchTags(Vec<(String, String)>),
+    /// Fetch a run's jobs, steps and log tail (the Pipelines pane's `Enter`).
+    OpenRun(RunRef),
+    CloseRun,
+    /// Ctrl-r: poll every HTTP source now.
+    RefreshSources,
+    /// Build the preview off the UI task (`ops::prepare`); the answer is `Msg::OpPrepared`.
+    PrepareOp(Request),
+    /// Run a confirmed preview (`ops::run`); its events come back as `Msg::Op { run, .. }`.
+    RunOp {
+        run: u64,
+        preview: OpPreview,
+        confirmation: Confirmation,
+    },
+    /// List the registry's tags of `repository` for the patch menu; answered by `Msg::OpTags`.
+    ListTags {
+        repository: String,
+    },
+    /// Cancel the running operation `run` (it stops between steps and says what was done).
+    CancelOp {
+        run: u64,
     },
 }

@@ -115,7 +115,11 @@ impl Scheduler {
 
 /// Converts the app's next age-label change (wall clock) into an `Instant` for the timer.
 pub fn age_instant(app: &App, now: Instant) -> Option<Instant> {
-    let deadline = app.next_age_deadline()?;
+    // A running operation's elapsed time is an age label too.
+    let deadline = match (app.next_age_deadline(), app.ops_deadline()) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b)?,
+    };
     let wall_now = app.clock.now();
     let wait = deadline.duration_since(wall_now);
     let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
@@ -163,7 +167,8 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         .size()
         .wrap_err("reading the terminal size")?;
     let mut app = App::new(config.clone(), keymap, opts.clock.clone(), opts.read_only);
-    app.update(Msg::Resize {
+    // Run once the pollers exist (a narrow terminal hides the Metrics pane from the start).
+    let early = app.update(Msg::Resize {
         width: size.width,
         height: size.height,
     });
@@ -186,6 +191,17 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
     sched.drew(Instant::now());
     let ui_tx = tx.clone();
     let backend = KubeBackend::spawn(&config, tx, cancel.child_token());
+    let (pollers, failures) = crate::app::Pollers::spawn(&config, &opts.clock, &ui_tx, &cancel);
+    for msg in failures {
+        app.update(msg);
+    }
+    for cmd in early {
+        if let Ok(Some(msg)) = pollers.run(cmd) {
+            app.update(msg);
+        }
+    }
+    let mut ops =
+        crate::app::OpsRunner::new(&config, opts.read_only, ui_tx.clone(), cancel.child_token());
     let mut events = EventStream::new();
     let mut pending_keys: Vec<Instant> = Vec::new();
 
@@ -274,6 +290,19 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         let mut quit = false;
         for cmd in commands {
             tracing::debug!(command = command_name(&cmd), "running command");
+            // The overview pollers' commands; the metrics generation comes back as a fact.
+            let cmd = match pollers.run(cmd) {
+                Ok(Some(msg)) => {
+                    app.update(msg);
+                    continue;
+                }
+                Ok(None) => continue,
+                Err(cmd) => cmd,
+            };
+            // Operations run off the UI task; their answers come back as messages.
+            let Err(cmd) = ops.run(cmd) else {
+                continue;
+            };
             match cmd {
                 Command::Quit => quit = true,
                 Command::Suspend => {
@@ -300,6 +329,19 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
                     container,
                 } => backend.stream_logs(request, &env, &namespace, &pod, container),
                 Command::StopLogs => backend.stop_logs(),
+                Command::PrepareOp(_)
+                | Command::RunOp { .. }
+                | Command::CancelOp { .. }
+                | Command::ListTags { .. } => {}
+                // Run by `pollers` above.
+                Command::SelectMetrics { .. }
+                | Command::MetricsVisible(_)
+                | Command::SelectPipelines { .. }
+                | Command::WatchCiApps(_)
+                | Command::WatchTags(_)
+                | Command::OpenRun(_)
+                | Command::CloseRun
+                | Command::RefreshSources => {}
                 Command::BuildBoard {
                     generation,
                     config,
@@ -386,6 +428,18 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::StreamLogs { .. } => "stream_logs",
         Command::StopLogs => "stop_logs",
         Command::BuildBoard { .. } => "build_board",
+        Command::PrepareOp(_) => "prepare_op",
+        Command::RunOp { .. } => "run_op",
+        Command::CancelOp { .. } => "cancel_op",
+        Command::ListTags { .. } => "list_tags",
+        Command::SelectMetrics { .. } => "select_metrics",
+        Command::MetricsVisible(_) => "metrics_visible",
+        Command::SelectPipelines { .. } => "select_pipelines",
+        Command::WatchCiApps(_) => "watch_ci_apps",
+        Command::WatchTags(_) => "watch_tags",
+        Command::OpenRun(_) => "open_run",
+        Command::CloseRun => "close_run",
+        Command::RefreshSources => "refresh_sources",
     }
 }
 

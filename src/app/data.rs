@@ -1,6 +1,6 @@
 //! How backend facts change the model: snapshots, failures and recoveries per source, log lines;
 //! and when the next visible age label changes (the loop's age timer).
-use super::App;
+use super::{App, Pane};
 use crate::backend::kube::KubeEvent;
 use crate::clock::next_age_change;
 use crate::model::SourceId;
@@ -60,6 +60,7 @@ impl App {
     fn install_board(&mut self, board: Board) {
         if self.releases.set_board(board) {
             self.scroll_board();
+            self.overview.board_changed = true;
             self.dirty = true;
         }
     }
@@ -191,6 +192,7 @@ impl App {
         if let Some(d) = &self.detail {
             stamps.extend(d.timestamps());
         }
+        let overview = self.overview_deadline(now);
         stamps
             .into_iter()
             .map(|then| {
@@ -199,6 +201,87 @@ impl App {
                 then.checked_add(SignedDuration::from_secs(elapsed + next))
                     .unwrap_or(now)
             })
+            .chain(overview)
             .min()
     }
+
+    /// The overview panes' next label change: pipeline ages and running stages, alert ages, and
+    /// the age in a stale banner, for the panes on screen.
+    fn overview_deadline(&self, now: Timestamp) -> Option<Timestamp> {
+        let shown: Vec<Pane> = crate::ui::layout::compute(
+            self,
+            ratatui::layout::Rect::new(0, 0, self.width, self.height),
+        )
+        .panes
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
+        let mut stamps: Vec<Timestamp> = Vec::new();
+        let mut secs: Vec<i64> = Vec::new();
+        let app = self.releases.selected_app();
+        let o = &self.overview;
+        if shown.contains(&Pane::Pipelines) {
+            if let Some(f) = app.and_then(|a| o.runs.get(a)) {
+                if let Some(p) = &f.value {
+                    secs.extend(crate::ui::pipelines::next_label_change(p, now));
+                }
+                stamps.extend(f.fetched_at.filter(|_| f.error.is_some()));
+            }
+            if let Some((_, f)) = &o.run {
+                if let Some(d) = &f.value {
+                    secs.extend(crate::ui::pipelines::next_label_change(
+                        std::slice::from_ref(&d.pipeline),
+                        now,
+                    ));
+                }
+                stamps.extend(f.fetched_at.filter(|_| f.error.is_some()));
+            }
+        }
+        if shown.contains(&Pane::Metrics)
+            && let Some(f) = &o.metrics
+        {
+            stamps.extend(f.fetched_at.filter(|_| f.error.is_some()));
+        }
+        if shown.contains(&Pane::Alerts)
+            && let Some(f) = &o.alerts
+        {
+            stamps.extend(f.fetched_at.filter(|_| f.error.is_some()));
+            if let Some(snap) = &f.value {
+                let visible = crate::ui::alerts::visible_alerts(snap, app);
+                stamps.extend(visible.iter().take(50).map(|a| a.starts_at));
+                // "ends in 5m": a countdown changes when the remaining time crosses a unit.
+                for s in crate::ui::alerts::visible_silences(snap, app)
+                    .iter()
+                    .take(20)
+                {
+                    let left = s.ends_at.duration_since(now).as_secs();
+                    if left > 0 {
+                        secs.push(countdown_change(left));
+                    }
+                }
+            }
+        }
+        let from_stamps = stamps.into_iter().map(|then| {
+            let elapsed = now.duration_since(then).as_secs().max(0);
+            let next = next_age_change(now, then);
+            then.checked_add(SignedDuration::from_secs(elapsed + next))
+                .unwrap_or(now)
+        });
+        let from_secs = secs
+            .into_iter()
+            .filter_map(|s| now.checked_add(SignedDuration::from_secs(s.max(1))).ok());
+        from_stamps.chain(from_secs).min()
+    }
+}
+
+/// Seconds until a countdown of `left` seconds shows a different text (`age` units: s, m, h, d).
+fn countdown_change(left: i64) -> i64 {
+    let unit = match left {
+        s if s <= 60 => 1,
+        s if s <= 3600 => 60,
+        s if s <= 86_400 => 3600,
+        _ => 86_400,
+    };
+    // The text is floor(left / unit): it changes when left drops below the next multiple.
+    (left % unit).max(1)
 }

@@ -5,13 +5,21 @@ mod data;
 mod detail;
 pub mod fixtures;
 mod logs;
+mod monitor;
+mod ops;
+mod pipelines;
 mod releases;
 mod sources;
+mod sources_pollers;
 
 pub use detail::Detail;
 pub use logs::LogView;
+pub use monitor::Overview;
+pub use ops::{Field, OpModal, Ops, OpsRunner, PATCH_ITEMS, RECENT_MAX, RunEntry, Stage};
+pub use pipelines::image_key;
 pub use releases::Releases;
 pub use sources::Sources;
+pub use sources_pollers::Pollers;
 
 use crate::action::Action;
 use crate::clock::Clock;
@@ -69,6 +77,10 @@ pub struct App {
     pub modals: Vec<Modal>,
     pub detail: Option<Detail>,
     pub logs: Option<LogView>,
+    /// The Pipelines, Metrics and Alerts panes' data and selection, and the board's markers.
+    pub overview: Overview,
+    /// The operation modal and the Operations pane's running and recent operations.
+    pub ops: Ops,
     /// One-line message in the status bar until the next key.
     pub notice: Option<String>,
     pub width: u16,
@@ -85,6 +97,7 @@ pub struct App {
 impl App {
     pub fn new(config: Config, keymap: Keymap, clock: Clock, read_only: bool) -> App {
         let theme = Theme::detect(config.ui.no_color);
+        let overview = Overview::new(&config);
         let sources = Sources::new(config.environments.iter().map(|e| e.name.clone()));
         let deployments = BTreeMap::new();
         let board = build_board(&config, &deployments);
@@ -103,6 +116,8 @@ impl App {
             modals: Vec::new(),
             detail: None,
             logs: None,
+            overview,
+            ops: Ops::default(),
             notice: None,
             width: 80,
             height: 24,
@@ -116,6 +131,10 @@ impl App {
 
     /// Where keys go now.
     pub fn mode(&self) -> Mode {
+        // The operation modal takes text (typed names, reasons, tags): printable keys are text.
+        if self.ops.modal.is_some() {
+            return Mode::Filter;
+        }
         match self.modals.last() {
             Some(Modal::Help { .. }) => Mode::Help,
             Some(Modal::EnvPicker { .. }) => Mode::Picker,
@@ -146,14 +165,24 @@ impl App {
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+        let mut cmds = self.update_msg(msg);
+        cmds.extend(self.sync_overview());
+        cmds
+    }
+
+    fn update_msg(&mut self, msg: Msg) -> Vec<Command> {
         match msg {
             Msg::Action(action) => {
                 // Any key clears the last notice.
                 if self.notice.take().is_some() {
                     self.dirty = true;
                 }
+                if self.ops.modal.is_some() {
+                    return self.ops_modal_action(action);
+                }
                 self.action(action)
             }
+            Msg::Input(edit) if self.ops.modal.is_some() => self.ops_input(edit),
             Msg::Input(edit) => {
                 self.input(edit);
                 Vec::new()
@@ -169,6 +198,16 @@ impl App {
             }
             Msg::Kube(event) => self.kube(event),
             Msg::BoardBuilt { generation, board } => self.board_built(generation, *board),
+            Msg::Monitor(event) => self.monitor(event),
+            Msg::MetricsSelected { generation } => {
+                self.overview.metrics_generation = generation;
+                Vec::new()
+            }
+            Msg::Pipelines(event) => self.pipelines(event),
+            Msg::Registry(event) => self.registry(event),
+            Msg::OpPrepared { request, result } => self.op_prepared(request, result),
+            Msg::Op { run, event } => self.op_event(run, event),
+            Msg::OpTags { repository, result } => self.op_tags(repository, result),
             Msg::AgesChanged => {
                 self.dirty = true;
                 Vec::new()
@@ -182,7 +221,7 @@ impl App {
             return self.modal_action(action, modal);
         }
         match action {
-            Quit => return vec![Command::Quit],
+            Quit => return self.quit_guarded(),
             Suspend => return vec![Command::Suspend],
             Redraw => return vec![Command::Repaint],
             Help => self.push_modal(Modal::Help { scroll: 0 }),
@@ -226,14 +265,9 @@ impl App {
             Up | Down | PageUp | PageDown | Top | Bottom => self.navigate(action),
             Left | Right => return self.move_env(if action == Left { -1 } else { 1 }),
             CommandPalette => self.notify("the command palette is not built yet"),
-            Refresh => self.notify("watches are live: nothing to refresh"),
+            Refresh => return vec![Command::RefreshSources],
             Promote | Approve | Rollback | Patch | Sunset | Silence | Rerun | CancelOp => {
-                let what = action.name().replace('_', " ");
-                if self.read_only {
-                    self.notify(format!("read-only: {what} is disabled"));
-                } else {
-                    self.notify(format!("{what} arrives with the mutation engine"));
-                }
+                return self.op_key(action);
             }
         }
         Vec::new()
@@ -343,6 +377,9 @@ impl App {
             self.dirty = true;
             return Vec::new();
         }
+        if let Some(cmds) = self.overview_back() {
+            return cmds;
+        }
         match self.focus {
             Pane::Logs => {
                 let cmds = self.close_logs();
@@ -374,6 +411,8 @@ impl App {
         match self.focus {
             Pane::Releases => self.open_detail(),
             Pane::Detail => self.open_logs(),
+            Pane::Pipelines | Pane::Metrics => self.open_overview(),
+            Pane::Operations => self.open_op(),
             _ => Vec::new(),
         }
     }
@@ -564,7 +603,8 @@ impl App {
                     }
                 }
             }
-            _ => {}
+            Pane::Operations => self.ops_navigate(action),
+            Pane::Pipelines | Pane::Metrics | Pane::Alerts => self.navigate_overview(action),
         }
     }
 

@@ -365,9 +365,10 @@ fn log_buffer_is_bounded_and_old_streams_are_ignored() {
 
 #[test]
 fn mutations_wait_for_the_engine_and_read_only_refuses() {
+    // The mutation keys' flows are in tests/it/wire_ops.rs; `x` with nothing running says so.
     let mut app = live();
-    assert!(act(&mut app, Action::Promote).is_empty());
-    assert!(app.notice.as_deref().unwrap().contains("mutation engine"));
+    assert!(act(&mut app, Action::CancelOp).is_empty());
+    assert!(app.notice.as_deref().unwrap().contains("no operation is running"));
     act(&mut app, Action::Down);
     assert_eq!(app.notice, None, "a key clears the notice");
     let mut ro = App::new(

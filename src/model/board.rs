@@ -192,6 +192,60 @@ fn mark_drift(config: &Config, cells: &mut [Option<BoardCell>]) {
     }
 }
 
+/// What the board marks on a cell besides its rollout: a firing critical alert, a failed latest CI
+/// run of the branch that feeds the environment, a tag that moved in the registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CellMarks {
+    pub critical_alert: bool,
+    pub ci_failed: bool,
+    pub tag_moved: bool,
+}
+
+impl CellMarks {
+    pub fn any(&self) -> bool {
+        self.critical_alert || self.ci_failed || self.tag_moved
+    }
+}
+
+/// Marker data as indexed maps, kept apart from the board: the board is rebuilt per Kubernetes
+/// snapshot and 10,000 apps must stay cheap, so marks are looked up only for the cells in view.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Markers {
+    /// app → namespaces where a critical alert fires (not silenced or inhibited).
+    pub critical: HashMap<String, BTreeSet<String>>,
+    /// app → branches whose latest CI run failed.
+    pub ci_failed: HashMap<String, BTreeSet<String>>,
+    /// repository → tag → the digest the registry has for it now.
+    pub tag_digests: HashMap<String, HashMap<String, String>>,
+}
+
+impl Markers {
+    /// The marks of one cell: `app` in `namespace`, fed by `branch`, running `image` parsed into
+    /// (repository, tag, digest) (a moved tag is only known when the running digest is).
+    pub fn cell(
+        &self,
+        app: &str,
+        namespace: &str,
+        branch: Option<&str>,
+        image: Option<(&str, &str, &str)>,
+    ) -> CellMarks {
+        CellMarks {
+            critical_alert: self
+                .critical
+                .get(app)
+                .is_some_and(|s| s.contains(namespace)),
+            ci_failed: branch
+                .is_some_and(|b| self.ci_failed.get(app).is_some_and(|s| s.contains(b))),
+            tag_moved: image.is_some_and(|(repo, tag, digest)| {
+                self.tag_digests
+                    .get(repo)
+                    .and_then(|t| t.get(tag))
+                    .is_some_and(|d| d != digest)
+            }),
+        }
+    }
+}
+
 /// Two references name the same image: equal digests when both have one, else equal references
 /// without their digests.
 pub fn same_image(a: &str, b: &str) -> bool {
@@ -398,6 +452,43 @@ mod tests {
             "{:?}",
             t.elapsed()
         );
+    }
+
+    #[test]
+    fn markers_by_app_namespace_branch_and_digest() {
+        let mut m = Markers::default();
+        m.critical
+            .entry("web".into())
+            .or_default()
+            .insert("shop-blue".into());
+        m.ci_failed
+            .entry("api".into())
+            .or_default()
+            .insert("develop".into());
+        m.tag_digests
+            .entry("shop/web".into())
+            .or_default()
+            .insert("1.4".into(), "sha256:new".into());
+        let web = m.cell(
+            "web",
+            "shop-blue",
+            Some("master"),
+            Some(("shop/web", "1.4", "sha256:old")),
+        );
+        assert!(web.critical_alert && web.tag_moved && !web.ci_failed && web.any());
+        // Same digest: not moved; other namespace: no alert.
+        let same = m.cell(
+            "web",
+            "shop-green",
+            Some("staging"),
+            Some(("shop/web", "1.4", "sha256:new")),
+        );
+        assert!(!same.any());
+        assert!(
+            m.cell("api", "shop-develop", Some("develop"), None)
+                .ci_failed
+        );
+        assert!(!m.cell("api", "shop-develop", None, None).ci_failed);
     }
 
     #[test]

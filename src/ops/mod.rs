@@ -30,6 +30,7 @@ pub mod preview_text;
 pub mod progress;
 pub mod promote;
 pub mod request;
+pub mod rerun;
 pub mod rollback;
 pub mod runner;
 pub mod silence;

@@ -194,5 +194,6 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
             super::silence::prepare(ctx, request).await
         }
         Request::Sunset { .. } => super::sunset::prepare(ctx, request).await,
+        Request::Rerun { .. } => super::rerun::prepare(ctx, request).await,
     }
 }

@@ -43,6 +43,11 @@ pub enum Request {
     ExpireSilence {
         id: String,
     },
+    /// Run the app's latest pipeline on `branch` again (the console's `R`).
+    Rerun {
+        app: String,
+        branch: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +71,7 @@ pub enum OpKind {
     Approve,
     Silence,
     ExpireSilence,
+    Rerun,
 }
 
 impl OpKind {
@@ -78,6 +84,7 @@ impl OpKind {
             OpKind::Approve => "approve",
             OpKind::Silence => "silence",
             OpKind::ExpireSilence => "expire-silence",
+            OpKind::Rerun => "rerun",
         }
     }
 
@@ -91,6 +98,7 @@ impl OpKind {
             OpKind::Approve => "ShipdeckApprove",
             OpKind::Silence => "ShipdeckSilence",
             OpKind::ExpireSilence => "ShipdeckExpireSilence",
+            OpKind::Rerun => "ShipdeckRerun",
         }
     }
 }
@@ -105,6 +113,7 @@ impl Request {
             Request::Approve { .. } => OpKind::Approve,
             Request::Silence { .. } => OpKind::Silence,
             Request::ExpireSilence { .. } => OpKind::ExpireSilence,
+            Request::Rerun { .. } => OpKind::Rerun,
         }
     }
 
@@ -115,7 +124,8 @@ impl Request {
             | Request::Patch { app, .. }
             | Request::Sunset { app, .. }
             | Request::Approve { app, .. }
-            | Request::Silence { app, .. } => Some(app),
+            | Request::Silence { app, .. }
+            | Request::Rerun { app, .. } => Some(app),
             Request::ExpireSilence { .. } => None,
         }
     }
@@ -174,6 +184,7 @@ impl Request {
                 None => format!("silence {app} for {}", human_secs(*duration_secs)),
             },
             Request::ExpireSilence { id } => format!("expire silence {id}"),
+            Request::Rerun { app, branch } => format!("re-run {app} pipeline on {branch}"),
         }
     }
 }

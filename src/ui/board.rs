@@ -3,7 +3,7 @@
 use crate::app::{App, Pane};
 use crate::clock::age;
 use crate::model::RolloutState;
-use crate::model::board::{BoardCell, EnvColumn};
+use crate::model::board::{BoardCell, CellMarks, EnvColumn};
 use crate::text::{cell, truncate, width};
 use crate::ui::pane_block;
 use crate::ui::table::{self, Col};
@@ -13,6 +13,11 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+
+/// A critical alert fires for the app in this environment.
+pub const SYM_ALERT: &str = "!";
+/// The running tag's digest in the registry is no longer the one the Deployment runs.
+pub const SYM_TAG_MOVED: &str = "⇄";
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = &app.theme;
@@ -118,7 +123,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             let cells = row.cells.iter().enumerate().map(|(j, c)| {
                 let env = envs.get(j);
                 let mut line = match c {
-                    Some(c) => cell_line(c, env, theme, now, col_w),
+                    Some(c) => {
+                        let marks = cell_marks(app, &row.app, j, c);
+                        cell_line(c, env, marks, theme, now, col_w)
+                    }
                     None => absent_line(env, theme),
                 };
                 if selected && j == r.env {
@@ -173,10 +181,32 @@ fn env_header(env: &EnvColumn, theme: &Theme, now: Timestamp, w: usize) -> Line<
     }
 }
 
-/// `a1f3c2 ✓ 3/3 2m ≠`: the tag gets what the fixed parts leave.
+/// A cell's alert, CI and registry marks, looked up in the overview's indexed maps (only cells
+/// in view are asked, so the cost does not grow with the estate).
+fn cell_marks(app: &App, name: &str, env_index: usize, c: &BoardCell) -> CellMarks {
+    let m = &app.overview.markers;
+    let branch = app
+        .config
+        .environments
+        .get(env_index)
+        .and_then(|e| e.branch.as_deref());
+    let key = if m.tag_digests.is_empty() {
+        None
+    } else {
+        crate::app::image_key(c.image())
+    };
+    let image = key
+        .as_ref()
+        .map(|(r, t, d)| (r.as_str(), t.as_str(), d.as_str()));
+    m.cell(name, &c.deployment.namespace, branch, image)
+}
+
+/// `a1f3c2 ✓ 3/3 2m ≠ ! ✗CI ⇄`: the tag gets what the fixed parts leave. Marks: `!` a critical
+/// alert fires, `✗CI` the feeding branch's latest run failed, `⇄` the tag moved in the registry.
 pub fn cell_line(
     c: &BoardCell,
     env: Option<&EnvColumn>,
+    marks: CellMarks,
     theme: &Theme,
     now: Timestamp,
     w: usize,
@@ -188,13 +218,35 @@ pub fn cell_line(
         RolloutState::WaitingForSpec => format!("{sym} {}/{} spec", c.ready, c.desired),
         _ => format!("{sym} {}/{}", c.ready, c.desired),
     };
-    let age_text = c.changed_at.map(|t| age(now, t)).unwrap_or_default();
+    let mut age_text = c.changed_at.map(|t| age(now, t)).unwrap_or_default();
     let drift = if c.drift {
         format!(" {}", theme::SYM_DRIFT)
     } else {
         String::new()
     };
-    let fixed = width(&state) + width(&age_text) + width(&drift) + 2;
+    let mut mark_spans: Vec<Span<'static>> = Vec::new();
+    if marks.critical_alert {
+        mark_spans.push(Span::styled(
+            format!(" {}", SYM_ALERT),
+            theme.failed().add_modifier(ratatui::style::Modifier::BOLD),
+        ));
+    }
+    if marks.ci_failed {
+        mark_spans.push(Span::styled(
+            format!(" {}CI", theme::SYM_FAILED),
+            theme.failed(),
+        ));
+    }
+    if marks.tag_moved {
+        mark_spans.push(Span::styled(format!(" {}", SYM_TAG_MOVED), theme.warning()));
+    }
+    let marks_w: usize = mark_spans.iter().map(|s| width(&s.content)).sum();
+    let mut fixed = width(&state) + width(&age_text) + width(&drift) + marks_w + 2;
+    // A narrow column keeps the marks and drops the age (the detail still has it).
+    if marks_w > 0 && fixed + 4 > w {
+        fixed -= width(&age_text);
+        age_text.clear();
+    }
     let tag_room = w.saturating_sub(fixed).max(4);
     let tag = cell(&c.tag_label, tag_room);
     let data_style = if stale {
@@ -212,6 +264,7 @@ pub fn cell_line(
     if c.drift {
         spans.push(Span::styled(drift, theme.drift()));
     }
+    spans.extend(mark_spans);
     Line::from(spans)
 }
 

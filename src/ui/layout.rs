@@ -69,6 +69,9 @@ fn wide(app: &App, middle: Rect) -> Vec<(Pane, Rect)> {
         out.push((Pane::Logs, lower));
     } else if app.detail.is_some() {
         out.push((Pane::Detail, lower));
+    } else if let Some(pane) = expanded(app) {
+        // An open run or chart takes the whole lower area; Tab away closes it.
+        out.push((pane, lower));
     } else {
         let [p, m, a] = Layout::horizontal([
             Constraint::Ratio(1, 3),
@@ -80,6 +83,15 @@ fn wide(app: &App, middle: Rect) -> Vec<(Pane, Rect)> {
     }
     out.push((Pane::Operations, ops));
     out
+}
+
+/// The overview pane showing a drill-in (run detail, full chart), if it has the focus.
+fn expanded(app: &App) -> Option<Pane> {
+    match app.focus {
+        Pane::Pipelines if app.overview.run.is_some() => Some(Pane::Pipelines),
+        Pane::Metrics if app.overview.chart_open => Some(Pane::Metrics),
+        _ => None,
+    }
 }
 
 fn stacked(app: &App, title: Rect, middle: Rect, status: Rect) -> Areas {

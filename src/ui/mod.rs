@@ -8,6 +8,8 @@ pub mod help;
 pub mod layout;
 pub mod logs;
 pub mod metrics;
+pub mod operations;
+pub mod ops_modal;
 pub mod pipelines;
 pub mod placeholder;
 pub mod status_bar;
@@ -33,6 +35,7 @@ pub fn render(app: &App, frame: &mut Frame) {
             Pane::Releases => board::render(app, frame, *rect),
             Pane::Detail => detail::render(app, frame, *rect),
             Pane::Logs => logs::render(app, frame, *rect),
+            Pane::Operations => operations::render(app, frame, *rect),
             p => placeholder::render(app, frame, *rect, *p),
         }
     }
@@ -45,6 +48,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Some(Modal::EnvPicker { cursor }) => help::render_picker(app, frame, area, *cursor),
         None => {}
     }
+    ops_modal::render(app, frame, area);
 }
 
 /// A bordered pane; the focused one stands out by border style and a heavier border.
@@ -105,7 +109,8 @@ fn render_collapsed(app: &App, frame: &mut Frame, area: ratatui::layout::Rect, p
             .as_ref()
             .map(|l| cell(&l.pod, 60))
             .unwrap_or_default(),
-        p => placeholder::hint(p).to_string(),
+        Pane::Operations => operations::summary(app),
+        p => placeholder::summary(app, p),
     };
     let line = Line::from(vec![
         Span::styled("▸ ", theme.border()),

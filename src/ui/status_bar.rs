@@ -58,6 +58,50 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
         .collect()
 }
 
+/// `● 6 live  prometheus ! stale 2m: timeout`: the live sources counted, the rest in full.
+fn compact_health(app: &App, now: jiff::Timestamp) -> Vec<Span<'static>> {
+    let theme = &app.theme;
+    let mut out: Vec<Span<'static>> = Vec::new();
+    if app.read_only {
+        out.push(Span::styled("READ-ONLY ", theme.warning()));
+    }
+    let live = app
+        .sources
+        .iter()
+        .filter(|(_, h)| **h == SourceHealth::Live)
+        .count();
+    if live > 0 {
+        out.push(Span::styled(
+            format!("{} {live} live ", theme::SYM_LIVE),
+            theme.live(),
+        ));
+    }
+    for (id, health) in app.sources.iter() {
+        let id = cell(&id.to_string(), 40);
+        let (text, style) = match health {
+            SourceHealth::Live => continue,
+            SourceHealth::Connecting => (format!("{id} {}", theme::SYM_LOADING), theme.dim()),
+            SourceHealth::Disabled => (format!("{id} off"), theme.dim()),
+            SourceHealth::Stale { since, error } => {
+                let since = since
+                    .map(|t| format!(" {}", age(now, t)))
+                    .unwrap_or_default();
+                (
+                    format!(
+                        "{id} {} stale{since}: {}",
+                        theme::SYM_STALE,
+                        cell(error, 72)
+                    ),
+                    theme.stale(),
+                )
+            }
+        };
+        out.push(Span::styled(text, style));
+        out.push(Span::raw(" "));
+    }
+    out
+}
+
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = &app.theme;
     let now = app.clock.now();
@@ -88,8 +132,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         right.push(Span::styled(text, style));
         right.push(Span::raw(" "));
     }
-    let right_w: usize = right.iter().map(|s| width(&s.content)).sum();
+    let mut right_w: usize = right.iter().map(|s| width(&s.content)).sum();
     let total = area.width as usize;
+    if right_w >= total {
+        // Too many sources for the width: live ones become one count, the others keep their
+        // full text (a stale source is never the one cut).
+        right = compact_health(app, now);
+        right_w = right.iter().map(|s| width(&s.content)).sum();
+    }
     // Health first: if it does not fit, it is cut from the left, the hints go.
     if right_w >= total {
         let text: String = right.iter().map(|s| s.content.as_ref()).collect();
