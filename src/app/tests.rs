@@ -368,7 +368,12 @@ fn mutations_wait_for_the_engine_and_read_only_refuses() {
     // The mutation keys' flows are in tests/it/wire_ops.rs; `x` with nothing running says so.
     let mut app = live();
     assert!(act(&mut app, Action::CancelOp).is_empty());
-    assert!(app.notice.as_deref().unwrap().contains("no operation is running"));
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap()
+            .contains("no operation is running")
+    );
     act(&mut app, Action::Down);
     assert_eq!(app.notice, None, "a key clears the notice");
     let mut ro = App::new(
