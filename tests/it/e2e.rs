@@ -3,7 +3,7 @@ use crate::pty::Term;
 use std::time::Duration;
 
 const BOOT: Duration = Duration::from_secs(30);
-const STEP: Duration = Duration::from_secs(10);
+const STEP: Duration = Duration::from_secs(20);
 
 #[test]
 fn demo_board_detail_logs_filter_quit() {
@@ -32,13 +32,11 @@ fn demo_board_detail_logs_filter_quit() {
         s.contains("LOGS") && (s.contains("GET ") || s.contains("POST "))
     });
 
-    // Back to the board and filter to worker.
+    // Back to the board (one Esc at a time: two in one read would be one Alt-Esc), then filter.
     term.send("\x1b");
-    std::thread::sleep(Duration::from_millis(100));
+    term.wait_until(STEP, "logs closed", |s| !s.contains("LOGS"));
     term.send("\x1b");
-    term.wait_until(STEP, "board focused", |s| {
-        !s.contains("LOGS") && !s.contains("DEPLOYMENT api")
-    });
+    term.wait_until(STEP, "board focused", |s| !s.contains("DEPLOYMENT api"));
     term.send("/wor");
     term.wait_until(STEP, "filtered board", |s| {
         s.contains("worker") && !s.contains("▸ web") && !s.contains("  api ")
