@@ -14,6 +14,14 @@ use ratatui::widgets::Paragraph;
 
 /// Key hints for a mode, from the keymap (so they follow the user's overrides).
 fn hints(app: &App) -> Vec<(String, &'static str)> {
+    // An operation's modal reads its own keys (typed confirmation, reason): say those.
+    if app.ops.modal.is_some() {
+        return vec![
+            ("Enter".into(), "confirm"),
+            ("Esc".into(), "cancel"),
+            ("↑↓".into(), "scroll"),
+        ];
+    }
     let mode = app.mode();
     let list: &[(Action, &str)] = match mode {
         Mode::Filter => &[(Action::Open, "keep"), (Action::Back, "clear")],
