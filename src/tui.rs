@@ -167,6 +167,11 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         .size()
         .wrap_err("reading the terminal size")?;
     let mut app = App::new(config.clone(), keymap, opts.clock.clone(), opts.read_only);
+    // Apps retired by an earlier sunset stay off the board.
+    if let Ok(retired) = crate::ops::sunset::retired::load(&crate::ops::context::default_data_dir())
+    {
+        app.releases.retire(retired.keys().map(String::as_str));
+    }
     // Run once the pollers exist (a narrow terminal hides the Metrics pane from the start).
     let early = app.update(Msg::Resize {
         width: size.width,

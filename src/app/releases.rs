@@ -3,6 +3,7 @@
 //! The board is rebuilt only when a snapshot arrives and the row list only when the board or the
 //! filter changes, never per frame or per key (10,000 apps must stay instant).
 use crate::model::board::Board;
+use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Releases {
@@ -20,6 +21,8 @@ pub struct Releases {
     pub env: usize,
     /// First visible row of the table (kept so the selection stays in view without jumping).
     pub offset: usize,
+    /// Apps retired by a sunset (lowercased): kept off the board even when the config lists them.
+    retired: BTreeSet<String>,
 }
 
 impl Releases {
@@ -46,6 +49,7 @@ impl Releases {
             .names
             .iter()
             .enumerate()
+            .filter(|(_, n)| !self.retired.contains(n.as_str()))
             .filter(|(_, n)| needle.is_empty() || n.contains(&needle))
             .map(|(i, _)| i)
             .collect();
@@ -57,6 +61,18 @@ impl Releases {
             })
             .unwrap_or(0)
             .min(self.visible.len().saturating_sub(1));
+    }
+
+    /// Takes retired apps off the board; returns whether the shown rows changed.
+    pub fn retire<'a>(&mut self, apps: impl IntoIterator<Item = &'a str>) -> bool {
+        let before = self.retired.len();
+        self.retired.extend(apps.into_iter().map(str::to_lowercase));
+        if self.retired.len() == before {
+            return false;
+        }
+        let app = self.selected_app().map(str::to_string);
+        self.refilter(app.as_deref());
+        true
     }
 
     pub fn set_filter(&mut self, filter: String) {
@@ -129,4 +145,44 @@ fn same_shown(a: &Board, b: &Board) -> bool {
                 x.error.is_none() || x.fetched_at == y.fetched_at
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::board::BoardRow;
+
+    fn board(apps: &[&str]) -> Board {
+        Board {
+            envs: Vec::new(),
+            rows: apps
+                .iter()
+                .map(|a| BoardRow {
+                    app: a.to_string(),
+                    deployment: a.to_string(),
+                    cells: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn retired_apps_leave_the_board_and_the_selection_moves() {
+        let mut r = Releases::default();
+        r.set_board(board(&["web", "api", "worker"]));
+        r.selected = 2;
+        assert_eq!(r.selected_app(), Some("worker"));
+        assert!(r.retire(["Worker"]));
+        assert_eq!(r.visible.len(), 2);
+        assert_ne!(r.selected_app(), Some("worker"));
+        assert!(!r.retire(["worker"]), "retiring twice changes nothing");
+        // A new board keeps retired apps off.
+        r.set_board(board(&["web", "api", "worker", "new"]));
+        let shown: Vec<_> = r
+            .visible
+            .iter()
+            .map(|&i| r.board.rows[i].app.as_str())
+            .collect();
+        assert_eq!(shown, vec!["web", "api", "new"]);
+    }
 }

@@ -191,10 +191,10 @@ fn sunset_worker_removes_it_from_every_environment() {
             .any(|l| l.contains("sunset worker") && (l.contains("done") || l.contains("failed")))
     });
     assert!(!done.contains("failed"), "{done}");
-    // The configured app keeps its row, with nothing running in any environment.
-    term.wait_until(ROLLOUT, "worker gone from every environment", |s| {
-        s.lines()
-            .any(|l| l.contains("▸ worker") && l.matches('—').count() == 3)
+    // The retired app leaves the board (the config still lists it), and stays off after a restart.
+    term.wait_until(ROLLOUT, "worker off the board", |s| {
+        let board: Vec<&str> = s.lines().take(8).collect();
+        !board.iter().any(|l| l.contains(" worker ")) && board.iter().any(|l| l.contains(" web "))
     });
     term.send("q");
     assert_eq!(term.wait_exit(STEP), 0);

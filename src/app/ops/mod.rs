@@ -444,6 +444,12 @@ impl App {
             entry.progress.apply(&event);
             if let OpEvent::Finished(o) = &event {
                 self.notice = Some(format!("{}: {}", o.request.summary(), o.status_word()));
+                // A finished sunset takes the app off the board (the config may still list it).
+                if let crate::ops::Request::Sunset { app, .. } = &o.request
+                    && o.status == crate::ops::OutcomeStatus::Done
+                {
+                    self.releases.retire([app.as_str()]);
+                }
             }
             self.dirty = true;
         }
