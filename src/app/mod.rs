@@ -60,8 +60,44 @@ impl Pane {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Modal {
-    Help { scroll: usize },
-    EnvPicker { cursor: usize },
+    Help {
+        scroll: usize,
+    },
+    EnvPicker {
+        cursor: usize,
+    },
+    /// `:` — type part of an action's name or description, Enter runs it.
+    Palette {
+        input: String,
+        cursor: usize,
+    },
+}
+
+/// The actions the palette offers for `input` (every action but the palette itself), best first:
+/// names starting with the input, then names containing it, then descriptions containing it.
+pub fn palette_matches(input: &str) -> Vec<Action> {
+    let needle = input.trim().to_lowercase().replace(' ', "_");
+    let spaced = needle.replace('_', " ");
+    let mut ranked: Vec<(u8, Action)> = Action::ALL
+        .iter()
+        .copied()
+        .filter(|a| *a != Action::CommandPalette)
+        .filter_map(|a| {
+            let name = a.name();
+            let rank = if name.starts_with(&needle) {
+                0
+            } else if name.contains(&needle) {
+                1
+            } else if a.describe().to_lowercase().contains(&spaced) {
+                2
+            } else {
+                return None;
+            };
+            Some((rank, a))
+        })
+        .collect();
+    ranked.sort_by_key(|(rank, _)| *rank);
+    ranked.into_iter().map(|(_, a)| a).collect()
 }
 
 pub struct App {
@@ -138,6 +174,8 @@ impl App {
         match self.modals.last() {
             Some(Modal::Help { .. }) => Mode::Help,
             Some(Modal::EnvPicker { .. }) => Mode::Picker,
+            // Printable keys are the palette's text.
+            Some(Modal::Palette { .. }) => Mode::Filter,
             None if self.releases.filtering => Mode::Filter,
             None => match self.focus {
                 Pane::Detail => Mode::Detail,
@@ -264,7 +302,10 @@ impl App {
             FocusPane5 => self.set_focus(Pane::Operations),
             Up | Down | PageUp | PageDown | Top | Bottom => self.navigate(action),
             Left | Right => return self.move_env(if action == Left { -1 } else { 1 }),
-            CommandPalette => self.notify("the command palette is not built yet"),
+            CommandPalette => self.push_modal(Modal::Palette {
+                input: String::new(),
+                cursor: 0,
+            }),
             Refresh => return vec![Command::RefreshSources],
             Promote | Approve | Rollback | Patch | Sunset | Silence | Rerun | CancelOp => {
                 return self.op_key(action);
@@ -302,6 +343,26 @@ impl App {
                     _ => n - 1,
                 };
                 self.set_modal(Modal::EnvPicker { cursor: next });
+            }
+            (Modal::Palette { .. }, Back | CommandPalette) => self.pop_modal(),
+            (Modal::Palette { input, cursor }, Up | Down | PageUp | PageDown | Top | Bottom) => {
+                let n = palette_matches(&input).len().max(1);
+                let next = match action {
+                    Up => (cursor + n - 1) % n,
+                    Down => (cursor + 1) % n,
+                    PageUp | Top => 0,
+                    _ => n - 1,
+                };
+                self.set_modal(Modal::Palette {
+                    input,
+                    cursor: next,
+                });
+            }
+            (Modal::Palette { input, cursor }, Open) => {
+                self.pop_modal();
+                if let Some(chosen) = palette_matches(&input).get(cursor).copied() {
+                    return self.update(Msg::Action(chosen));
+                }
             }
             (Modal::EnvPicker { cursor }, Open) => {
                 self.pop_modal();
@@ -351,6 +412,17 @@ impl App {
     }
 
     fn input(&mut self, edit: InputEdit) {
+        if let Some(Modal::Palette { input, .. }) = self.modals.last() {
+            let mut input = input.clone();
+            match edit {
+                InputEdit::Insert(c) => input.push(c),
+                InputEdit::Erase => {
+                    input.pop();
+                }
+            }
+            self.set_modal(Modal::Palette { input, cursor: 0 });
+            return;
+        }
         if !self.releases.filtering {
             return;
         }

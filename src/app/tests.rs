@@ -551,3 +551,45 @@ fn every_action_in_every_mode() {
         }
     }
 }
+
+#[test]
+fn command_palette_finds_and_runs_an_action() {
+    let mut app = live();
+    act(&mut app, Action::CommandPalette);
+    assert_eq!(
+        app.mode(),
+        Mode::Filter,
+        "printable keys are the palette's text"
+    );
+    typed(&mut app, "env");
+    let Some(Modal::Palette { input, .. }) = app.modals.last() else {
+        panic!("palette open");
+    };
+    assert_eq!(input, "env");
+    assert_eq!(super::palette_matches("env")[0], Action::EnvPicker);
+    // Enter runs the first match: the environment picker replaces the palette.
+    act(&mut app, Action::Open);
+    assert!(matches!(app.modals.last(), Some(Modal::EnvPicker { .. })));
+    act(&mut app, Action::Back);
+
+    // By description, and Esc closes without running anything.
+    act(&mut app, Action::CommandPalette);
+    typed(&mut app, "roll back");
+    assert_eq!(super::palette_matches("roll back"), vec![Action::Rollback]);
+    act(&mut app, Action::Back);
+    assert!(app.modals.is_empty());
+    assert_eq!(app.mode(), Mode::Normal);
+
+    // ↓ moves through the matches; nothing matches → Enter does nothing.
+    act(&mut app, Action::CommandPalette);
+    typed(&mut app, "focus");
+    act(&mut app, Action::Down);
+    assert!(matches!(
+        app.modals.last(),
+        Some(Modal::Palette { cursor: 1, .. })
+    ));
+    typed(&mut app, "zzz");
+    assert!(super::palette_matches("focuszzz").is_empty());
+    assert!(app.update(Msg::Action(Action::Open)).is_empty());
+    assert!(app.modals.is_empty());
+}

@@ -1,4 +1,5 @@
-//! The help screen (every binding, straight from the keymap) and the environment picker.
+//! The help screen (every binding, straight from the keymap), the environment picker and the
+//! command palette.
 use crate::app::App;
 use crate::text::{cell, truncate};
 use ratatui::Frame;
@@ -88,5 +89,58 @@ pub fn render_picker(app: &App, frame: &mut Frame, area: Rect, cursor: usize) {
             }
         })
         .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The command palette: the typed text and the matching actions with their keys.
+pub fn render_palette(app: &App, frame: &mut Frame, area: Rect, input: &str, cursor: usize) {
+    let theme = &app.theme;
+    let matches = crate::app::palette_matches(input);
+    let rows = matches.len().clamp(1, 12) as u16;
+    let popup = centered(area, 60, rows + 3);
+    frame.render_widget(Clear, popup);
+    let block = Block::bordered()
+        .border_style(theme.border_focused())
+        .title(Span::styled(" COMMAND ", theme.title()))
+        .title_bottom(Line::raw(" ↑↓ choose · Enter run · Esc close "));
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(": ", theme.key()),
+        Span::raw(
+            truncate(
+                &crate::text::sanitize(input),
+                inner.width.saturating_sub(3) as usize,
+            )
+            .into_owned(),
+        ),
+        Span::styled("█", theme.key()),
+    ])];
+    if matches.is_empty() {
+        lines.push(Line::raw("  no action matches"));
+    }
+    let visible = inner.height.saturating_sub(1) as usize;
+    let first = cursor.saturating_sub(visible.saturating_sub(1));
+    for (i, action) in matches.iter().enumerate().skip(first).take(visible) {
+        let mode = app.mode();
+        let key = app
+            .keymap
+            .hint(*action, mode)
+            .or_else(|| app.keymap.hint(*action, crate::keymap::Mode::Normal))
+            .unwrap_or_default();
+        let text = format!(
+            "{} {:<22} {:<10} {}",
+            if i == cursor { "▸" } else { " " },
+            action.name(),
+            key,
+            action.describe()
+        );
+        let text = truncate(&text, inner.width as usize).into_owned();
+        lines.push(if i == cursor {
+            Line::styled(text, theme.cursor())
+        } else {
+            Line::raw(text)
+        });
+    }
     frame.render_widget(Paragraph::new(lines), inner);
 }

@@ -46,6 +46,9 @@ pub fn render(app: &App, frame: &mut Frame) {
     match app.modals.last() {
         Some(Modal::Help { scroll }) => help::render_help(app, frame, area, *scroll),
         Some(Modal::EnvPicker { cursor }) => help::render_picker(app, frame, area, *cursor),
+        Some(Modal::Palette { input, cursor }) => {
+            help::render_palette(app, frame, area, input, *cursor)
+        }
         None => {}
     }
     ops_modal::render(app, frame, area);
