@@ -206,6 +206,20 @@ async fn the_debug_endpoint_reports_counts_without_counting_itself() {
     }
     // Each change writes the pod and its Deployment.
     assert!(demo.store().resource_version() >= rv0 + 400);
+    // A standing failure set over HTTP: the next request gets it, then it is over.
+    let fail_url = format!("{}/debug/fail", demo.kube_url());
+    let ns_url = format!("{}/api/v1/namespaces", demo.kube_url());
+    let set = client
+        .post(format!("{fail_url}?code=403&count=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let denied = reqwest::get(&ns_url).await.unwrap();
+    assert_eq!(denied.status(), 403);
+    let status: Value = denied.json().await.unwrap();
+    assert_eq!(status["reason"], "Forbidden");
+    assert_eq!(reqwest::get(&ns_url).await.unwrap().status(), 200);
     let bad = client
         .post(format!("{storm_url}?perSecond=x"))
         .send()

@@ -2,7 +2,9 @@
 //! - `GET /debug/requests` → the server's `RequestCounts` as JSON, so a separate bench process
 //!   can read the API load the console causes;
 //! - `POST /debug/storm?perSecond=N&seconds=S` → starts a change storm (`world::storm`) over the
-//!   pods in the store now; `GET /debug/storm` → `{"changes": n, "done": bool}` of the last one.
+//!   pods in the store now; `GET /debug/storm` → `{"changes": n, "done": bool}` of the last one;
+//! - `POST /debug/fail?code=403&count=N` → the next N resource requests fail with `code`
+//!   (`count=0` ends it), as `KubeApiServer::inject_failures`: a standing 401/403 for a bench.
 use super::{Ctx, json_response};
 use crate::demo::world::storm::{self, StormSpec};
 use axum::http::{Method, StatusCode};
@@ -30,18 +32,35 @@ pub(super) fn serve(ctx: &Ctx, method: &Method, segs: &[&str], query: &str) -> O
             ))
         }
         (&Method::POST, ["debug", "storm"]) => Some(start_storm(ctx, query)),
+        (&Method::POST, ["debug", "fail"]) => Some(fail(ctx, query)),
         _ => None,
     }
 }
 
-fn start_storm(ctx: &Ctx, query: &str) -> Response {
-    let param = |name: &str| {
-        query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v.parse::<u32>().ok())
+fn param(query: &str, name: &str) -> Option<u32> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse::<u32>().ok())
+}
+
+fn fail(ctx: &Ctx, query: &str) -> Response {
+    let (Some(code), Some(count)) = (param(query, "code"), param(query, "count")) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "expected ?code=403&count=N"}),
+        );
     };
+    if let Ok(mut f) = ctx.shared.faults.lock() {
+        f.count = u64::from(count);
+        f.code = u16::try_from(code).unwrap_or(500);
+    }
+    json_response(StatusCode::OK, &json!({"code": code, "count": count}))
+}
+
+fn start_storm(ctx: &Ctx, query: &str) -> Response {
+    let param = |name: &str| param(query, name);
     let (Some(per_second), Some(seconds)) = (param("perSecond"), param("seconds")) else {
         return json_response(
             StatusCode::BAD_REQUEST,

@@ -474,6 +474,8 @@ async fn dispatch(State(ctx): State<Ctx>, req: Request) -> Response {
 /// The Status of an injected failure.
 fn injected(code: u16) -> Response {
     let (reason, message) = match code {
+        401 => ("Unauthorized", "Unauthorized"),
+        403 => ("Forbidden", "forbidden: injected"),
         429 => (
             "TooManyRequests",
             "too many requests, please try again later",
