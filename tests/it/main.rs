@@ -5,6 +5,7 @@
 mod support;
 
 mod alertmanager;
+mod bench_guard;
 mod ci_github;
 mod ci_gitlab;
 mod ci_jenkins;

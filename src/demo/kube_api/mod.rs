@@ -12,6 +12,7 @@
 //!   as the apiserver does; after a resume from a resourceVersion the first change of each object
 //!   is passed as it happened (the server does not know what the client held).
 //! - Server-side apply merges like a strategic merge patch and never reports ownership conflicts.
+mod debug;
 mod discovery;
 mod events_v1;
 mod fields;
@@ -121,6 +122,21 @@ pub(crate) struct Shared {
     faults: std::sync::Mutex<Faults>,
     /// Requests recorded for scenario tests (`KubeApiServer::start_recording`).
     recording: std::sync::Mutex<Option<Vec<RecordedRequest>>>,
+    /// The last storm started through `POST /debug/storm` (benchmarks).
+    storm: std::sync::Mutex<Option<Arc<crate::demo::world::storm::StormProgress>>>,
+}
+
+impl Shared {
+    fn counts(&self) -> RequestCounts {
+        let c = &self.counters;
+        RequestCounts {
+            lists: c.lists.load(Ordering::Relaxed),
+            watches: c.watches.load(Ordering::Relaxed),
+            gets: c.gets.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            total: c.total.load(Ordering::Relaxed),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -179,6 +195,7 @@ impl KubeApiServer {
             addr: std::sync::Mutex::new(addr),
             faults: std::sync::Mutex::default(),
             recording: std::sync::Mutex::new(None),
+            storm: std::sync::Mutex::new(None),
         });
         let mut server = KubeApiServer {
             shared,
@@ -245,14 +262,7 @@ impl KubeApiServer {
     }
 
     pub fn request_count(&self) -> RequestCounts {
-        let c = &self.shared.counters;
-        RequestCounts {
-            lists: c.lists.load(Ordering::Relaxed),
-            watches: c.watches.load(Ordering::Relaxed),
-            gets: c.gets.load(Ordering::Relaxed),
-            writes: c.writes.load(Ordering::Relaxed),
-            total: c.total.load(Ordering::Relaxed),
-        }
+        self.shared.counts()
     }
 
     /// Starts (or restarts, clearing) recording every request with its body.
@@ -341,6 +351,10 @@ impl Ctx {
         });
     }
 
+    pub(crate) fn counts(&self) -> RequestCounts {
+        self.shared.counts()
+    }
+
     pub(crate) fn bound_addr(&self) -> SocketAddr {
         self.shared
             .addr
@@ -363,6 +377,19 @@ fn authorized(ctx: &Ctx, headers: &HeaderMap) -> bool {
 
 /// Every request lands here; the path is routed by hand (the apiserver's URL grammar is small).
 async fn dispatch(State(ctx): State<Ctx>, req: Request) -> Response {
+    // Benchmark hooks: neither counted nor recorded, so reading the counts does not move them.
+    if req.uri().path().starts_with("/debug/") {
+        let segs: Vec<&str> = req
+            .uri()
+            .path()
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let query = req.uri().query().unwrap_or("");
+        if let Some(resp) = debug::serve(&ctx, req.method(), &segs, query) {
+            return resp;
+        }
+    }
     Counters::bump(&ctx.shared.counters.total);
     if !authorized(&ctx, req.headers()) {
         return error_response(&ApiError::unauthorized());
@@ -447,6 +474,8 @@ async fn dispatch(State(ctx): State<Ctx>, req: Request) -> Response {
 /// The Status of an injected failure.
 fn injected(code: u16) -> Response {
     let (reason, message) = match code {
+        401 => ("Unauthorized", "Unauthorized"),
+        403 => ("Forbidden", "forbidden: injected"),
         429 => (
             "TooManyRequests",
             "too many requests, please try again later",

@@ -12,6 +12,7 @@ mod objects;
 mod pods;
 pub mod rollout;
 mod status;
+pub mod storm;
 mod sync;
 pub mod traffic;
 
@@ -173,7 +174,24 @@ impl World {
         if let Some((ns, app, image, cause)) = seeded.rollout_at_start {
             let _ = world.set_image_with_cause(&ns, &app, &app, &image, Some(&cause));
         }
+        // Benchmarks: `SHIPDECK_DEMO_STORM=1000x10@30` (see `storm`).
+        if let Some(spec) = std::env::var(storm::STORM_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+        {
+            match spec.parse::<storm::StormSpec>() {
+                Ok(spec) => {
+                    world.storm(spec, opts.seed);
+                }
+                Err(e) => tracing::warn!("{}: {e}", storm::STORM_ENV),
+            }
+        }
         world
+    }
+
+    /// Starts a change storm over the pods now in the store (benchmarks; see `storm`).
+    pub fn storm(&self, spec: storm::StormSpec, seed: u64) -> Arc<storm::StormProgress> {
+        storm::spawn(self.inner.store.clone(), spec, seed).0
     }
 
     pub fn clock(&self) -> &Arc<SimClock> {
