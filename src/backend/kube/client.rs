@@ -101,6 +101,20 @@ pub fn is_expired(err: &kube::runtime::watcher::Error) -> bool {
     }
 }
 
+/// Whether the failure is a refusal (401/403) that retrying soon will not change: such a watch
+/// waits the long delay at once instead of ramping up (no request storm against an auth wall).
+pub fn is_refusal(err: &kube::runtime::watcher::Error) -> bool {
+    use kube::runtime::watcher::Error;
+    let code = match err {
+        Error::InitialListFailed(kube::Error::Api(s))
+        | Error::WatchStartFailed(kube::Error::Api(s))
+        | Error::WatchFailed(kube::Error::Api(s)) => s.code,
+        Error::WatchError(s) => s.code,
+        _ => return false,
+    };
+    matches!(code, 401 | 403)
+}
+
 fn describe_status(code: u16, reason: &str, message: &str) -> String {
     if code == 410 {
         return "410 Expired; re-listing".into();

@@ -34,6 +34,8 @@ pub enum Op<V> {
 #[derive(Debug, Default)]
 pub struct Backoff {
     attempt: u32,
+    /// Refusals (401/403) in a row.
+    refusals: u32,
 }
 
 impl Backoff {
@@ -46,8 +48,23 @@ impl Backoff {
 
     pub fn reset(&mut self) {
         self.attempt = 0;
+        self.refusals = 0;
+    }
+
+    /// After a 401/403. The first one retries soon (a token may just have been rotated); a standing
+    /// refusal waits at least 30 s (jittered up to 36 s): at most one retry per 30 s per watch.
+    pub fn refused_delay(&mut self) -> Duration {
+        self.refusals = self.refusals.saturating_add(1);
+        if self.refusals == 1 {
+            return self.next_delay();
+        }
+        self.attempt = self.attempt.max(6);
+        Duration::from_millis((REFUSED_RETRY_MS as f64 * rand::random_range(1.0..=1.2)) as u64)
     }
 }
+
+/// The wait after an authentication or authorization refusal.
+pub const REFUSED_RETRY_MS: u64 = 30_000;
 
 /// Sleeps unless cancelled first; false when cancelled.
 pub async fn pause(delay: Duration, cancel: &CancellationToken) -> bool {
@@ -83,6 +100,7 @@ pub async fn run_slot<K, V, P>(
     let mut backoff = Backoff::default();
     let mut live_since: Option<Instant> = None;
     loop {
+        let mut refused = false;
         let stream = watcher(api.clone(), config.clone()).default_backoff();
         futures::pin_mut!(stream);
         let mut pending: Option<BTreeMap<String, V>> = None;
@@ -115,6 +133,7 @@ pub async fn run_slot<K, V, P>(
                 Some(Ok(watcher::Event::Delete(obj))) => Op::Delete(slot, key(&obj)),
                 Some(Err(e)) => {
                     let expired = is_expired(&e);
+                    refused = super::client::is_refusal(&e);
                     tracing::warn!(slot, error = %e, "watch failed");
                     if ops
                         .send(Op::Failed(slot, describe_watcher(&e)))
@@ -139,7 +158,13 @@ pub async fn run_slot<K, V, P>(
                 return;
             }
         }
-        if !pause(backoff.next_delay(), &cancel).await {
+        let delay = if refused {
+            backoff.refused_delay()
+        } else {
+            backoff.refusals = 0;
+            backoff.next_delay()
+        };
+        if !pause(delay, &cancel).await {
             return;
         }
     }
@@ -343,5 +368,10 @@ mod tests {
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(800));
+        // A standing refusal waits at least 30 s; the first retries soon.
+        b.reset();
+        assert!(b.refused_delay() <= Duration::from_millis(800));
+        let refused = b.refused_delay();
+        assert!(refused >= Duration::from_secs(30) && refused <= Duration::from_secs(36));
     }
 }
