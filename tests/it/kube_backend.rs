@@ -44,7 +44,7 @@ pub fn config(kubeconfig: &Path, envs: &[(&str, &str)], apps: &[&str]) -> Config
     Config::parse(&text, Path::new("test.toml")).unwrap()
 }
 
-/// Waits (up to `secs`) for a backend message matching `pick`, skipping others.
+/// Waits (up to `secs`) for a backend message matching `pick`, ignoring the others.
 pub async fn wait_for<T>(
     rx: &mut mpsc::Receiver<Msg>,
     secs: u64,
