@@ -15,6 +15,7 @@ mod cloudflare;
 mod demo;
 mod demo_estate;
 mod e2e;
+mod e2e_estate;
 mod e2e_ops;
 mod kube_api;
 mod kube_backend;
