@@ -2,7 +2,8 @@
 //! to production through the preview modal (production is protected: the app name is typed), the
 //! Operations pane following the rollout to completion, the board's production cell showing what
 //! staging runs, then `r` rolling it back; `x` cancelling a promote mid-rollout; and `S` sunsetting
-//! worker (its Deployments gone from every environment; the demo has no Cloudflare or registry yet).
+//! worker (it leaves the board); and a bad build promoted over the rails, flagged, then rolled back
+//! with one key from the Operations pane.
 use crate::pty::Term;
 use std::time::Duration;
 
@@ -198,4 +199,86 @@ fn sunset_worker_removes_it_from_every_environment() {
     });
     term.send("q");
     assert_eq!(term.wait_exit(STEP), 0);
+}
+
+/// A bad image promoted over the rails (typed reason) never becomes ready: the operation ends
+/// failed or regressed with a suggested rollback, and `r` on it in the Operations pane rolls
+/// production back to what it ran before.
+#[test]
+fn a_bad_promote_is_flagged_and_rolled_back_with_one_key() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let demo = rt.block_on(async {
+        shipdeck::demo::Demo::start(shipdeck::demo::DemoOptions {
+            life_every_s: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    });
+    demo.write_config(dir.path()).unwrap();
+    let config = dir.path().join("config.toml");
+    let data = dir.path().join("data");
+    let mut term = Term::spawn(
+        &["--config", config.to_str().unwrap()],
+        120,
+        40,
+        &[
+            ("SHIPDECK_DATA_DIR", data.to_str().unwrap()),
+            ("SHIPDECK_USER", "e2e"),
+        ],
+    );
+    term.wait_for("worker", BOOT);
+    demo.world()
+        .set_image(
+            "shop-green",
+            "web",
+            "web",
+            "registry.local/shop/web:1.4.3-bad",
+        )
+        .unwrap();
+    term.wait_until(BOOT, "staging runs the bad build", |s| {
+        web_row(s).contains("1.4.3-bad")
+    });
+    let before = web_cells(&term.contents())[2].0.clone();
+
+    term.send("ll");
+    term.send("p");
+    // The source is not healthy: a typed reason overrides, then the protected name.
+    term.wait_for("type a reason to override", ROLLOUT);
+    term.send("hotfix canary\r");
+    term.wait_for("type `web` to confirm", STEP);
+    term.send("web\r");
+    let ended = term.wait_until(Duration::from_secs(240), "the promote flagged", |s| {
+        s.lines().any(|l| {
+            l.contains("promote web staging → production")
+                && (l.contains("regressed") || l.contains("failed"))
+        })
+    });
+    assert!(
+        !ended
+            .lines()
+            .any(|l| l.contains("promote web") && l.contains("done")),
+        "{ended}"
+    );
+
+    // One key: r on the operation prepares the suggested rollback.
+    term.send("5");
+    term.send("r");
+    let modal = term.wait_for("type `web` to confirm", ROLLOUT);
+    assert!(modal.contains("rollback web in production"), "{modal}");
+    term.send("web\r");
+    term.wait_until(ROLLOUT, "production back on its old build", |s| {
+        let c = web_cells(s);
+        c.len() == 3 && c[2].0 == before && c[2].1 == "✓"
+    });
+    let journal = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();
+    assert!(
+        journal.contains("hotfix canary"),
+        "the override reason is audited"
+    );
+    term.send("q");
+    term.send("q");
+    term.wait_exit(STEP);
+    rt.block_on(demo.shutdown());
 }
