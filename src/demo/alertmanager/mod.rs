@@ -139,27 +139,13 @@ pub async fn start_alertmanager_with(
         .route("/-/ready", get(|| async { "OK" }))
         .route("/-/healthy", get(|| async { "OK" }))
         .with_state(sim.clone());
-    let c = cancel.clone();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(c.cancelled_owned())
-            .await;
-    });
-    let (c, s) = (cancel.clone(), sim.clone());
-    let evaluator = tokio::spawn(async move {
-        let mut t = tokio::time::interval(tick);
-        loop {
-            tokio::select! {
-                _ = c.cancelled() => break,
-                _ = t.tick() => s.sync(),
-            }
-        }
-    });
     let sync_sim = sim.clone();
-    Ok(SimServerHandle::new(
+    Ok(SimServerHandle::serve_ticking(
+        listener,
         addr,
+        app,
         cancel,
-        vec![server, evaluator],
+        tick,
         Arc::new(move || sync_sim.sync()),
     ))
 }

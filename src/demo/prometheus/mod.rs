@@ -31,6 +31,35 @@ pub struct SimServerHandle {
 }
 
 impl SimServerHandle {
+    /// Serves `app` on `listener` and calls `sync` every `tick` (scrapes, rule evaluation) until
+    /// `cancel`; the handle's `sync()` runs the same step on demand.
+    pub(crate) fn serve_ticking(
+        listener: tokio::net::TcpListener,
+        addr: SocketAddr,
+        app: axum::Router,
+        cancel: CancellationToken,
+        tick: std::time::Duration,
+        sync: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
+        let c = cancel.clone();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(c.cancelled_owned())
+                .await;
+        });
+        let (c, step) = (cancel.clone(), sync.clone());
+        let ticker = tokio::spawn(async move {
+            let mut t = tokio::time::interval(tick);
+            loop {
+                tokio::select! {
+                    _ = c.cancelled() => break,
+                    _ = t.tick() => step(),
+                }
+            }
+        });
+        Self::new(addr, cancel, vec![server, ticker], sync)
+    }
+
     pub(crate) fn new(
         addr: SocketAddr,
         cancel: CancellationToken,
@@ -150,27 +179,13 @@ pub async fn start_prometheus_with(
             get(|| async { "Prometheus Server is Healthy.\n" }),
         )
         .with_state(sim.clone());
-    let c = cancel.clone();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(c.cancelled_owned())
-            .await;
-    });
-    let (c, s) = (cancel.clone(), sim.clone());
-    let scraper = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(opts.tick);
-        loop {
-            tokio::select! {
-                _ = c.cancelled() => break,
-                _ = tick.tick() => s.sync(),
-            }
-        }
-    });
     let sync_sim = sim.clone();
-    Ok(SimServerHandle::new(
+    Ok(SimServerHandle::serve_ticking(
+        listener,
         addr,
+        app,
         cancel,
-        vec![server, scraper],
+        opts.tick,
         Arc::new(move || sync_sim.sync()),
     ))
 }
