@@ -29,16 +29,19 @@ fn created(meta: &ObjectMeta) -> Option<Timestamp> {
 fn containers(template: Option<&PodTemplateSpec>) -> Vec<ContainerImage> {
     template
         .and_then(|t| t.spec.as_ref())
-        .map(|s| {
-            s.containers
-                .iter()
-                .map(|c| ContainerImage {
-                    name: c.name.clone(),
-                    image: c.image.clone().unwrap_or_default(),
-                })
-                .collect()
-        })
+        .map(pod_containers)
         .unwrap_or_default()
+}
+
+/// The (name, image) of every container of a pod spec.
+fn pod_containers(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<ContainerImage> {
+    spec.containers
+        .iter()
+        .map(|c| ContainerImage {
+            name: c.name.clone(),
+            image: c.image.clone().unwrap_or_default(),
+        })
+        .collect()
 }
 
 pub fn deployment(d: &Deployment) -> DeploymentView {
@@ -154,19 +157,7 @@ pub fn pod(p: &Pod) -> PodView {
         waiting_reason,
         last_termination,
         node: p.spec.as_ref().and_then(|s| s.node_name.clone()),
-        containers: p
-            .spec
-            .as_ref()
-            .map(|s| {
-                s.containers
-                    .iter()
-                    .map(|c| ContainerImage {
-                        name: c.name.clone(),
-                        image: c.image.clone().unwrap_or_default(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        containers: p.spec.as_ref().map(pod_containers).unwrap_or_default(),
         created: created(meta),
     }
 }
