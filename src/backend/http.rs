@@ -21,7 +21,8 @@ pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
-/// A bearer token from an environment variable or a file (first wins); `Ok(None)` when neither is set.
+/// A secret from an environment variable or the first line of a file (the variable wins); `Ok(None)`
+/// when neither is set. The one reader for every source's `token_env`/`token_file`.
 pub fn read_token(env: Option<&str>, file: Option<&Path>) -> Result<Option<String>, String> {
     if let Some(var) = env {
         return match std::env::var(var) {
@@ -30,9 +31,14 @@ pub fn read_token(env: Option<&str>, file: Option<&Path>) -> Result<Option<Strin
         };
     }
     if let Some(path) = file {
-        return std::fs::read_to_string(path)
-            .map(|t| Some(t.trim().to_string()))
-            .map_err(|e| format!("cannot read token file {}: {e}", path.display()));
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
+        // The first line: a trailing newline or a comment line after it is not part of the token.
+        let line = text.lines().next().unwrap_or("").trim();
+        if line.is_empty() {
+            return Err(format!("token file {} is empty", path.display()));
+        }
+        return Ok(Some(line.to_string()));
     }
     Ok(None)
 }

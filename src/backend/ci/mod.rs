@@ -105,27 +105,7 @@ pub fn load_secret(
     env: Option<&str>,
     file: Option<&std::path::Path>,
 ) -> Result<Option<String>, CiError> {
-    if let Some(var) = env {
-        return match std::env::var(var) {
-            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
-            _ => Err(CiError::Config(format!(
-                "environment variable {var} (token_env) is not set"
-            ))),
-        };
-    }
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CiError::Config(format!("token_file {}: {e}", path.display())))?;
-        let line = text.lines().next().unwrap_or("").trim().to_string();
-        if line.is_empty() {
-            return Err(CiError::Config(format!(
-                "token_file {} is empty",
-                path.display()
-            )));
-        }
-        return Ok(Some(line));
-    }
-    Ok(None)
+    crate::backend::http::read_token(env, file).map_err(CiError::Config)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
