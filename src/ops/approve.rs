@@ -55,10 +55,7 @@ struct ApproveGate {
 impl StepExec for ApproveGate {
     fn run<'a>(&'a self, cx: &'a StepCtx) -> BoxFuture<'a, Result<StepOutput, OpError>> {
         Box::pin(async move {
-            let ci = cx
-                .ctx
-                .ci()?
-                .ok_or_else(|| OpError::Usage("no [ci] configured".into()))?;
+            let ci = cx.ctx.require_ci()?;
             // Idempotent: a gate no longer pending was approved (by us or someone else).
             let pending = ci
                 .pending_approvals(&self.gate.run)

@@ -259,6 +259,22 @@ impl OpContext {
         crate::backend::ci::from_config(&self.config).map_err(|e| OpError::backend("ci", e))
     }
 
+    /// The CI provider, or a usage error when `[ci]` is not configured (steps that need it).
+    pub fn require_ci(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::backend::ci::CiProvider>, OpError> {
+        self.ci()?
+            .ok_or_else(|| OpError::Usage("no [ci] configured".into()))
+    }
+
+    /// The Alertmanager client, or a usage error when `[alertmanager]` is not configured.
+    pub fn require_alertmanager(
+        &self,
+    ) -> Result<crate::backend::alertmanager::AlertmanagerClient, OpError> {
+        self.alertmanager()?
+            .ok_or_else(|| OpError::Usage("no [alertmanager] configured".into()))
+    }
+
     pub fn journal_path(&self) -> PathBuf {
         self.data_dir.join("audit.jsonl")
     }

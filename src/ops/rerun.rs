@@ -15,10 +15,7 @@ struct RerunRun {
 impl StepExec for RerunRun {
     fn run<'a>(&'a self, cx: &'a StepCtx) -> BoxFuture<'a, Result<StepOutput, OpError>> {
         Box::pin(async move {
-            let ci = cx
-                .ctx
-                .ci()?
-                .ok_or_else(|| OpError::Usage("no [ci] configured".into()))?;
+            let ci = cx.ctx.require_ci()?;
             ci.rerun(&self.run)
                 .await
                 .map_err(|e| OpError::backend("ci", e))?;

@@ -36,10 +36,7 @@ struct CreateSilence {
 impl StepExec for CreateSilence {
     fn run<'a>(&'a self, cx: &'a StepCtx) -> BoxFuture<'a, Result<StepOutput, OpError>> {
         Box::pin(async move {
-            let am = cx
-                .ctx
-                .alertmanager()?
-                .ok_or_else(|| OpError::Usage("no [alertmanager] configured".into()))?;
+            let am = cx.ctx.require_alertmanager()?;
             let now = cx.ctx.clock.now();
             let ends = now
                 .checked_add(jiff::SignedDuration::from_secs(self.duration_secs as i64))
@@ -74,10 +71,7 @@ struct ExpireSilence {
 impl StepExec for ExpireSilence {
     fn run<'a>(&'a self, cx: &'a StepCtx) -> BoxFuture<'a, Result<StepOutput, OpError>> {
         Box::pin(async move {
-            let am = cx
-                .ctx
-                .alertmanager()?
-                .ok_or_else(|| OpError::Usage("no [alertmanager] configured".into()))?;
+            let am = cx.ctx.require_alertmanager()?;
             if let Ok(s) = am.silence(&self.id).await
                 && s.status.state == crate::model::alerts::SilenceState::Expired
             {
