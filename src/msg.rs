@@ -23,6 +23,8 @@ pub enum Msg {
     Kube(KubeEvent),
     /// The age timer fired: at least one visible age label has a new text.
     AgesChanged,
+    /// No key for a moment: the overview panes may follow the board's selection now.
+    CursorRested,
     /// A board built off the loop (large estates) is ready.
     BoardBuilt { generation: u64, board: Box<Board> },
     /// Something from the Prometheus or Alertmanager poller.

@@ -32,6 +32,9 @@ pub const FRAME_INTERVAL: Duration = Duration::from_millis(100);
 pub const RESIZE_DEBOUNCE: Duration = Duration::from_millis(40);
 /// Wake a little after an age label flips, never a little before.
 const AGE_MARGIN: Duration = Duration::from_millis(5);
+/// The overview panes follow the board's cursor once no key arrived for this long: holding `j`
+/// over ssh redraws the cursor only, and the panes change once, where the cursor stops.
+pub const FOLLOW_REST: Duration = Duration::from_millis(120);
 
 #[derive(Debug, Clone, Default)]
 pub struct ConsoleOptions {
@@ -209,6 +212,7 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         crate::app::OpsRunner::new(&config, opts.read_only, ui_tx.clone(), cancel.child_token());
     let mut events = EventStream::new();
     let mut pending_keys: Vec<Instant> = Vec::new();
+    let mut last_key: Option<Instant> = None;
 
     let exit = loop {
         let now = Instant::now();
@@ -230,7 +234,14 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
             sched.drew(Instant::now());
         }
         let age_at = age_instant(&app, Instant::now());
-        let wake = sched.next_wakeup(app.dirty, age_at);
+        let follow_at = last_key
+            .filter(|_| app.follow_deferred && app.follow_pending())
+            .map(|t| t + FOLLOW_REST);
+        let timer = match (age_at, follow_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let wake = sched.next_wakeup(app.dirty, timer);
         let sleep = async {
             match wake {
                 Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -252,6 +263,10 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
             }
             ev = events.next() => match ev {
                 Some(Ok(ev)) => {
+                    if matches!(ev, Event::Key(_)) {
+                        last_key = Some(Instant::now());
+                        app.follow_deferred = true;
+                    }
                     on_event(ev, &mut app, &mut sched, &mut pending_keys, &mut stats, &mut commands);
                     // Keys already typed (a paste, key repeat) are handled before the frame.
                     // `poll!` polls with this task's waker: `now_or_never` would hand crossterm's
@@ -289,6 +304,9 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
             _ = sleep => {
                 if age_at.is_some_and(|t| t <= Instant::now()) {
                     app.update(Msg::AgesChanged);
+                }
+                if follow_at.is_some_and(|t| t <= Instant::now()) {
+                    commands.extend(app.update(Msg::CursorRested));
                 }
             }
         }

@@ -218,7 +218,7 @@ impl App {
         .collect();
         let mut stamps: Vec<Timestamp> = Vec::new();
         let mut secs: Vec<i64> = Vec::new();
-        let app = self.releases.selected_app();
+        let app = self.overview_app();
         let o = &self.overview;
         if shown.contains(&Pane::Pipelines) {
             if let Some(f) = app.and_then(|a| o.runs.get(a)) {

@@ -84,6 +84,9 @@ pub struct App {
     pub height: u16,
     /// Something visible changed since the last draw.
     pub dirty: bool,
+    /// Set by the loop while keys arrive: the overview panes then follow the board's selection
+    /// only once the cursor rests (`Msg::CursorRested`), so scrolling redraws the cursor only.
+    pub follow_deferred: bool,
     next_request: u64,
     /// Large estates build the board off the loop, one build at a time.
     board_generation: u64,
@@ -119,6 +122,7 @@ impl App {
             width: 80,
             height: 24,
             dirty: true,
+            follow_deferred: false,
             next_request: 0,
             board_generation: 0,
             board_building: false,
@@ -209,6 +213,11 @@ impl App {
             Msg::OpTags { repository, result } => self.op_tags(repository, result),
             Msg::AgesChanged => {
                 self.dirty = true;
+                Vec::new()
+            }
+            // `sync_overview`, after every update, does the following.
+            Msg::CursorRested => {
+                self.follow_deferred = false;
                 Vec::new()
             }
         }
@@ -574,5 +583,7 @@ impl App {
     }
 }
 
+#[cfg(test)]
+mod follow_tests;
 #[cfg(test)]
 mod tests;

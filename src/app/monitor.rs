@@ -50,8 +50,9 @@ pub struct Overview {
     /// `None` when no registry is configured.
     pub tags: Option<Fresh<Arc<TagMap>>>,
     pub markers: Markers,
-    /// (app, env) the pollers were last told about.
-    sent: Option<(String, String)>,
+    /// (app, env) the panes show and the pollers were last told about: the board's selection,
+    /// followed once the cursor rests.
+    shown: Option<(String, String)>,
     sent_ci_apps: Vec<String>,
     sent_tags: Vec<(String, String)>,
     /// Whether the metrics poller was last told the pane is on screen (it starts visible).
@@ -148,9 +149,31 @@ impl App {
         Vec::new()
     }
 
-    /// The alerts the Alerts pane lists (the selected app's).
+    /// The (app, environment) the Pipelines, Metrics and Alerts panes show: the board's
+    /// selection once the cursor rested on it.
+    pub fn overview_selection(&self) -> Option<(&str, &str)> {
+        self.overview
+            .shown
+            .as_ref()
+            .map(|(a, e)| (a.as_str(), e.as_str()))
+    }
+
+    pub fn overview_app(&self) -> Option<&str> {
+        self.overview_selection().map(|(a, _)| a)
+    }
+
+    /// Whether the board's selection moved and the panes wait for the cursor to rest.
+    pub fn follow_pending(&self) -> bool {
+        let selected = self
+            .releases
+            .selected_app()
+            .zip(self.releases.selected_env());
+        selected != self.overview_selection()
+    }
+
+    /// The alerts the Alerts pane lists (the shown app's).
     pub fn visible_alert_count(&self) -> usize {
-        let app = self.releases.selected_app();
+        let app = self.overview_app();
         self.overview
             .alerts
             .as_ref()
@@ -184,8 +207,14 @@ impl App {
             (Some(a), Some(e)) => Some((a.to_string(), e.to_string())),
             _ => None,
         };
-        if selected != self.overview.sent {
-            let old_app = self.overview.sent.as_ref().map(|(a, _)| a.clone());
+        // While the cursor moves on the board, only the cursor is redrawn (a few bytes over ssh);
+        // the panes follow when it rests. The first selection and other panes' focus follow at once.
+        let defer = self.follow_deferred
+            && self.focus == Pane::Releases
+            && self.detail.is_none()
+            && self.overview.shown.is_some();
+        if selected != self.overview.shown && !defer {
+            let old_app = self.overview.shown.as_ref().map(|(a, _)| a.clone());
             if let Some((app, env)) = &selected {
                 if self.overview.metrics.is_some() {
                     let namespace = self
@@ -217,7 +246,7 @@ impl App {
                     }
                 }
             }
-            self.overview.sent = selected;
+            self.overview.shown = selected;
             self.dirty = true;
         }
         if self.overview.run.is_some() && self.focus != Pane::Pipelines {

@@ -19,7 +19,7 @@ pub fn image_key(image: &str) -> Option<(String, String, String)> {
 impl App {
     pub(super) fn pipelines(&mut self, event: PipelineEvent) -> Vec<Command> {
         let now = self.clock.now();
-        let selected = self.releases.selected_app().map(str::to_string);
+        let selected = self.overview_app().map(str::to_string);
         match event {
             PipelineEvent::Runs { app, pipelines } => {
                 let failed: std::collections::BTreeSet<String> = pipelines
@@ -188,7 +188,7 @@ impl App {
     pub(super) fn open_overview(&mut self) -> Vec<Command> {
         match self.focus {
             Pane::Pipelines => {
-                let Some(app) = self.releases.selected_app() else {
+                let Some(app) = self.overview_app() else {
                     return Vec::new();
                 };
                 let branches = super::monitor::Overview::branches(&self.config);

@@ -130,18 +130,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                     None => absent_line(env, theme),
                 };
                 if selected && j == r.env {
-                    // Styled per span, so the cell's padding stays plain (fewer bytes per move).
+                    // Only the cell's first span (its version) carries the cursor: a move then
+                    // rewrites two short words, not two whole cells (fewer bytes over ssh).
                     let style = if focused {
                         theme.cursor()
                     } else {
                         ratatui::style::Modifier::UNDERLINED.into()
                     };
-                    line = Line::from(
-                        line.spans
-                            .into_iter()
-                            .map(|s| s.patch_style(style))
-                            .collect::<Vec<_>>(),
-                    );
+                    if let Some(first) = line.spans.first_mut() {
+                        *first = first.clone().patch_style(style);
+                    }
                 }
                 line
             });

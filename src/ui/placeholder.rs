@@ -24,7 +24,7 @@ pub fn hint(pane: Pane) -> &'static str {
 /// The collapsed line of an overview pane in the stacked layout.
 pub fn summary(app: &App, pane: Pane) -> String {
     let o = &app.overview;
-    let sel = app.releases.selected_app();
+    let sel = app.overview_app();
     match pane {
         Pane::Pipelines if o.ci_configured => {
             let Some(a) = sel else { return String::new() };
@@ -39,8 +39,8 @@ pub fn summary(app: &App, pane: Pane) -> String {
                 None => format!("{} …", cell(a, 20)),
             }
         }
-        Pane::Metrics if o.metrics.is_some() => match (sel, app.releases.selected_env()) {
-            (Some(a), Some(e)) => format!("{} @ {}", cell(a, 20), cell(e, 16)),
+        Pane::Metrics if o.metrics.is_some() => match app.overview_selection() {
+            Some((a, e)) => format!("{} @ {}", cell(a, 20), cell(e, 16)),
             _ => String::new(),
         },
         Pane::Alerts => match o.alerts.as_ref().and_then(|f| f.value.as_ref()) {
@@ -58,11 +58,10 @@ pub fn summary(app: &App, pane: Pane) -> String {
 pub fn render(app: &App, frame: &mut Frame, area: Rect, pane: Pane) {
     let theme = &app.theme;
     let colors = theme.mode != ColorMode::None;
-    let r = &app.releases;
     let o = &app.overview;
     let now = app.clock.now();
-    let app_name = r.selected_app().unwrap_or_default().to_string();
-    let env_name = r.selected_env().unwrap_or_default().to_string();
+    let (app_name, env_name) = app.overview_selection().unwrap_or_default();
+    let (app_name, env_name) = (app_name.to_string(), env_name.to_string());
     let subject = match pane {
         Pane::Pipelines if !app_name.is_empty() => {
             let run = o

@@ -319,7 +319,7 @@ impl App {
             return None;
         }
         let snap = self.overview.alerts.as_ref()?.value.as_ref()?;
-        let visible = crate::ui::alerts::visible_alerts(snap, self.releases.selected_app());
+        let visible = crate::ui::alerts::visible_alerts(snap, self.overview_app());
         visible.get(self.overview.alert_row).copied()
     }
 

@@ -34,8 +34,6 @@ pub enum Op<V> {
 #[derive(Debug, Default)]
 pub struct Backoff {
     attempt: u32,
-    /// Refusals (401/403) in a row.
-    refusals: u32,
 }
 
 impl Backoff {
@@ -48,16 +46,13 @@ impl Backoff {
 
     pub fn reset(&mut self) {
         self.attempt = 0;
-        self.refusals = 0;
     }
 
-    /// After a 401/403. The first one retries soon (a token may just have been rotated); a standing
-    /// refusal waits at least 30 s (jittered up to 36 s): at most one retry per 30 s per watch.
+    /// After a 401/403: at least 30 s (jittered up to 36 s), so a refusing server sees at most one
+    /// retry per 30 s per watch. A quick retry would not help: a rotated token or a fixed RBAC
+    /// binding is picked up by the next attempt either way, and an audit log of refusals every
+    /// second is what gets a console's credentials revoked.
     pub fn refused_delay(&mut self) -> Duration {
-        self.refusals = self.refusals.saturating_add(1);
-        if self.refusals == 1 {
-            return self.next_delay();
-        }
         self.attempt = self.attempt.max(6);
         Duration::from_millis((REFUSED_RETRY_MS as f64 * rand::random_range(1.0..=1.2)) as u64)
     }
@@ -161,7 +156,6 @@ pub async fn run_slot<K, V, P>(
         let delay = if refused {
             backoff.refused_delay()
         } else {
-            backoff.refusals = 0;
             backoff.next_delay()
         };
         if !pause(delay, &cancel).await {
@@ -368,10 +362,11 @@ mod tests {
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(800));
-        // A standing refusal waits at least 30 s; the first retries soon.
+        // A refusal waits at least 30 s, the first one too.
         b.reset();
-        assert!(b.refused_delay() <= Duration::from_millis(800));
-        let refused = b.refused_delay();
-        assert!(refused >= Duration::from_secs(30) && refused <= Duration::from_secs(36));
+        for _ in 0..3 {
+            let refused = b.refused_delay();
+            assert!(refused >= Duration::from_secs(30) && refused <= Duration::from_secs(36));
+        }
     }
 }

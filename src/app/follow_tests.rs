@@ -1,0 +1,94 @@
+//! The overview panes follow the board's cursor once it rests: scrolling redraws the cursor only.
+use super::fixtures::{self, estate};
+use super::*;
+use crate::ui::theme::ColorMode;
+
+/// The fixture estate with Prometheus configured, so a selection steers the metrics poller.
+fn app_with_metrics() -> App {
+    let mut config = fixtures::config();
+    config.prometheus = toml::from_str(r#"url = "http://127.0.0.1:9""#).ok();
+    assert!(
+        config.prometheus.is_some(),
+        "fixture Prometheus config parses"
+    );
+    let mut app = App::new(config, Keymap::default(), fixtures::clock(), false);
+    app.theme = crate::ui::theme::Theme::new(ColorMode::Full);
+    app.update(Msg::Resize {
+        width: 120,
+        height: 40,
+    });
+    for msg in estate() {
+        app.update(msg);
+    }
+    app
+}
+
+fn metrics_selection(cmds: &[Command]) -> Vec<(String, String)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::SelectMetrics { app, env, .. } => Some((app.clone(), env.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_first_selection_is_followed_at_once() {
+    let app = app_with_metrics();
+    assert_eq!(app.overview_selection(), Some(("api", "develop")));
+    assert!(!app.follow_pending());
+}
+
+#[test]
+fn keys_move_the_cursor_and_the_panes_follow_when_it_rests() {
+    let mut app = app_with_metrics();
+    // The loop sets this while keys arrive.
+    app.follow_deferred = true;
+    let mut cmds = app.update(Msg::Action(Action::Down));
+    cmds.extend(app.update(Msg::Action(Action::Down)));
+    assert_eq!(app.releases.selected_app(), Some("worker"));
+    assert_eq!(
+        app.overview_selection(),
+        Some(("api", "develop")),
+        "the panes wait for the cursor to rest"
+    );
+    assert!(app.follow_pending());
+    assert!(
+        metrics_selection(&cmds).is_empty(),
+        "no poller steered mid-scroll"
+    );
+    // Backend news meanwhile does not make the panes jump either.
+    app.update(Msg::AgesChanged);
+    assert_eq!(app.overview_selection(), Some(("api", "develop")));
+
+    app.dirty = false;
+    let cmds = app.update(Msg::CursorRested);
+    assert_eq!(app.overview_selection(), Some(("worker", "develop")));
+    assert!(!app.follow_pending());
+    assert!(app.dirty, "the panes redraw for the new app");
+    assert_eq!(
+        metrics_selection(&cmds),
+        [("worker".to_string(), "develop".to_string())],
+        "one poller request, for where the cursor stopped"
+    );
+}
+
+#[test]
+fn leaving_the_board_follows_at_once() {
+    let mut app = app_with_metrics();
+    app.follow_deferred = true;
+    app.update(Msg::Action(Action::Down));
+    assert!(app.follow_pending());
+    // Tab to the next pane: its content must be the board's selection before any key lands in it.
+    app.update(Msg::Action(Action::FocusNext));
+    assert_ne!(app.focus, Pane::Releases);
+    assert_eq!(app.overview_selection(), Some(("web", "develop")));
+}
+
+#[test]
+fn without_the_loops_deferral_the_panes_follow_every_move() {
+    let mut app = app_with_metrics();
+    let cmds = app.update(Msg::Action(Action::Down));
+    assert_eq!(app.overview_selection(), Some(("web", "develop")));
+    assert_eq!(metrics_selection(&cmds).len(), 1);
+}
