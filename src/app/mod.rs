@@ -419,7 +419,11 @@ impl App {
             return Vec::new();
         };
         let Some(pod) = detail.selected_pod() else {
-            self.notify("no pod selected");
+            self.notify(if detail.history_cursor.is_some() {
+                "the cursor is on a revision: move down to a pod for its logs"
+            } else {
+                "no pod selected"
+            });
             return Vec::new();
         };
         self.next_request += 1;

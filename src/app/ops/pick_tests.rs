@@ -68,6 +68,22 @@ fn the_cursor_walks_the_history_then_the_pods() {
 }
 
 #[test]
+fn logs_need_the_cursor_on_a_pod() {
+    let mut app = detail();
+    act(&mut app, Action::Up);
+    assert_eq!(picked(&app), Some(1));
+    assert!(act(&mut app, Action::Logs).is_empty());
+    assert!(app.logs.is_none());
+    let notice = app.notice.clone().unwrap_or_default();
+    assert!(notice.contains("move down to a pod"), "{notice}");
+    act(&mut app, Action::Down);
+    assert!(matches!(
+        act(&mut app, Action::Logs).as_slice(),
+        [Command::StreamLogs { pod, .. }] if pod == "web-5d8f7-aaaaa"
+    ));
+}
+
+#[test]
 fn r_on_a_picked_revision_prepares_a_rollback_to_it() {
     let mut app = detail();
     act(&mut app, Action::Top);
