@@ -299,6 +299,18 @@ fn defaults() -> Vec<(Action, &'static [&'static str], &'static [Mode])> {
     ]
 }
 
+/// What an action means in a view, for the help screen: the detail's cursor walks the rollout
+/// history before the pods, and its `r` rolls back to the revision picked there.
+fn describe_in(action: Action, mode: Mode) -> &'static str {
+    match (action, mode) {
+        (Action::Up, Mode::Detail) => "move up (revisions, then pods)",
+        (Action::Down, Mode::Detail) => "move down (revisions, then pods)",
+        (Action::Rollback, Mode::Detail) => "roll back to the picked revision",
+        (Action::Rollback, _) => "roll back to the previous revision",
+        _ => action.describe(),
+    }
+}
+
 impl Default for Keymap {
     fn default() -> Self {
         // The defaults are conflict-free (tested), so this cannot fail.
@@ -400,18 +412,22 @@ impl Keymap {
     pub fn help_rows(&self) -> Vec<HelpRow> {
         let mut rows = Vec::new();
         for action in Action::ALL {
-            // Group the browse modes by identical key sets.
-            let mut groups: Vec<(Vec<KeyChord>, Vec<Mode>)> = Vec::new();
+            // Group the browse modes by identical key sets and meaning.
+            let mut groups: Vec<(Vec<KeyChord>, &'static str, Vec<Mode>)> = Vec::new();
             for mode in Mode::BROWSE {
                 let Some(chords) = self.keys.get(&(action, mode)) else {
                     continue;
                 };
-                match groups.iter_mut().find(|(c, _)| c == chords) {
-                    Some((_, modes)) => modes.push(mode),
-                    None => groups.push((chords.clone(), vec![mode])),
+                let description = describe_in(action, mode);
+                match groups
+                    .iter_mut()
+                    .find(|(c, d, _)| c == chords && *d == description)
+                {
+                    Some((_, _, modes)) => modes.push(mode),
+                    None => groups.push((chords.clone(), description, vec![mode])),
                 }
             }
-            for (chords, modes) in groups {
+            for (chords, description, modes) in groups {
                 let keys = if chords.is_empty() {
                     "(unbound)".to_string()
                 } else {
@@ -431,7 +447,7 @@ impl Keymap {
                 rows.push(HelpRow {
                     keys,
                     action,
-                    description: action.describe(),
+                    description,
                     scope,
                 });
             }
@@ -575,6 +591,15 @@ mod tests {
         let logs = rows.iter().find(|r| r.action == Action::Logs).unwrap();
         assert_eq!(logs.keys, "l");
         assert_eq!(logs.scope.as_deref(), Some("detail, logs"));
+        // `r` means one thing on the board and another in the detail: two rows say so.
+        let meaning = |a, scope| {
+            rows.iter()
+                .find(|r| r.action == a && r.scope.as_deref() == scope)
+        };
+        let r_detail = meaning(Action::Rollback, Some("detail")).unwrap();
+        assert_eq!(r_detail.description, "roll back to the picked revision");
+        let r_board = meaning(Action::Rollback, Some("board, logs")).unwrap();
+        assert_eq!(r_board.description, "roll back to the previous revision");
         let quit = rows.iter().find(|r| r.action == Action::Quit).unwrap();
         assert_eq!(
             (quit.keys.as_str(), quit.scope.as_ref()),

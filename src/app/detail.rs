@@ -1,5 +1,7 @@
 //! The deployment detail of one app × environment: the Deployment, its rollout history
-//! (ReplicaSets), pods and recent events, kept sorted as the pane shows them.
+//! (ReplicaSets), pods and recent events, kept sorted as the pane shows them; one cursor walks the
+//! history rows (to pick a revision to roll back to) and then the pods (for logs).
+use crate::action::Action;
 use crate::model::{DeploymentView, EventView, Fresh, PodView, ReplicaSetView};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
@@ -24,6 +26,9 @@ pub struct Detail {
     all_events: Option<Arc<[EventView]>>,
     /// Selected pod (index into `pods`).
     pub pod_cursor: usize,
+    /// The revision the cursor is on in the history; `None` when the cursor is on the pods.
+    /// Kept by revision, not row, so a new rollout arriving on top never moves the pick.
+    pub history_cursor: Option<i64>,
 }
 
 impl Detail {
@@ -40,6 +45,7 @@ impl Detail {
             events: Fresh::default(),
             all_events: None,
             pod_cursor: 0,
+            history_cursor: None,
         }
     }
 
@@ -55,12 +61,24 @@ impl Detail {
             .cloned()
             .collect();
         rs.sort_by(|a, b| b.revision.cmp(&a.revision).then(a.name.cmp(&b.name)));
+        // A picked revision that left the history (rolled back to, so renumbered, or pruned by
+        // revisionHistoryLimit) is no longer a target: the cursor goes back to the pods.
+        if let Some(rev) = self.history_cursor
+            && !rs.iter().any(|r| r.revision == rev)
+        {
+            self.history_cursor = None;
+        }
         self.history.set(rs, at);
         self.refilter_events();
     }
 
     pub fn set_pods(&mut self, items: &[PodView], at: Timestamp) {
-        let selected = self.selected_pod().map(|p| p.name.clone());
+        let selected = self
+            .pods
+            .value
+            .as_ref()
+            .and_then(|p| p.get(self.pod_cursor))
+            .map(|p| p.name.clone());
         let mut pods: Vec<PodView> = items
             .iter()
             .filter(|p| p.namespace == self.namespace)
@@ -124,12 +142,69 @@ impl Detail {
         self.events.fetched_at = at;
     }
 
+    /// The pod the cursor is on (`None` while it is on the history).
     pub fn selected_pod(&self) -> Option<&PodView> {
+        if self.history_cursor.is_some() {
+            return None;
+        }
         self.pods.value.as_ref()?.get(self.pod_cursor)
     }
 
     pub fn pod_count(&self) -> usize {
         self.pods.value.as_ref().map_or(0, Vec::len)
+    }
+
+    fn history_rows(&self) -> &[ReplicaSetView] {
+        self.history.value.as_deref().unwrap_or_default()
+    }
+
+    /// The history row the cursor is on.
+    pub fn selected_revision(&self) -> Option<&ReplicaSetView> {
+        let rev = self.history_cursor?;
+        self.history_rows().iter().find(|r| r.revision == rev)
+    }
+
+    /// Row of the picked revision in the history (newest first).
+    pub fn history_row(&self) -> Option<usize> {
+        let rev = self.history_cursor?;
+        self.history_rows().iter().position(|r| r.revision == rev)
+    }
+
+    /// The revision the Deployment runs now (its `deployment.kubernetes.io/revision`).
+    pub fn current_revision(&self) -> Option<i64> {
+        self.view.as_ref().map(|v| v.revision).filter(|r| *r > 0)
+    }
+
+    /// Up/Down/PageUp/PageDown/Top/Bottom: one cursor over the history rows, then the pods, as
+    /// the pane draws them top to bottom. Returns whether the cursor moved.
+    pub fn navigate(&mut self, action: Action) -> bool {
+        let revisions: Vec<i64> = self.history_rows().iter().map(|r| r.revision).collect();
+        let (h, p) = (revisions.len(), self.pod_count());
+        let total = h + p;
+        if total == 0 {
+            return false;
+        }
+        let at = self
+            .history_row()
+            .unwrap_or(h + self.pod_cursor.min(p.saturating_sub(1)));
+        let last = total - 1;
+        let next = match action {
+            Action::Up => at.saturating_sub(1),
+            Action::Down => at + 1,
+            Action::PageUp => at.saturating_sub(10),
+            Action::PageDown => at + 10,
+            Action::Top => 0,
+            _ => last,
+        }
+        .min(last);
+        let before = (self.history_cursor, self.pod_cursor);
+        if next < h {
+            self.history_cursor = Some(revisions[next]);
+        } else {
+            self.history_cursor = None;
+            self.pod_cursor = next - h;
+        }
+        (self.history_cursor, self.pod_cursor) != before
     }
 
     /// Records a failed watch of `kind` for the detail (the data stays, marked stale).

@@ -428,7 +428,11 @@ impl App {
             return Vec::new();
         };
         let Some(pod) = detail.selected_pod() else {
-            self.notify("no pod selected");
+            self.notify(if detail.history_cursor.is_some() {
+                "the cursor is on a revision: move down to a pod for its logs"
+            } else {
+                "no pod selected"
+            });
             return Vec::new();
         };
         self.next_request += 1;
@@ -532,21 +536,11 @@ impl App {
                 }
             }
             Pane::Detail => {
-                if let Some(d) = &mut self.detail {
-                    let last = d.pod_count().saturating_sub(1);
-                    let next = match action {
-                        Action::Up => d.pod_cursor.saturating_sub(1),
-                        Action::Down => d.pod_cursor + 1,
-                        Action::PageUp => d.pod_cursor.saturating_sub(10),
-                        Action::PageDown => d.pod_cursor + 10,
-                        Action::Top => 0,
-                        _ => last,
-                    }
-                    .min(last);
-                    if next != d.pod_cursor {
-                        d.pod_cursor = next;
-                        self.dirty = true;
-                    }
+                // One cursor over the rollout history, then the pods.
+                if let Some(d) = &mut self.detail
+                    && d.navigate(action)
+                {
+                    self.dirty = true;
                 }
             }
             Pane::Logs => {

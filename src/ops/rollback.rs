@@ -3,7 +3,7 @@
 //! kept) in one JSON Patch; refuses paused; no-op when already there; then waits for the rollout.
 use super::checks::{self, Write};
 use super::plan::{EventTarget, Plan, Step, new_op_id};
-use super::preview::{AnnotationChange, Check, TemplateDiff};
+use super::preview::{AnnotationChange, Check, ImageChange, TemplateDiff};
 use super::steps::{Effect, PatchBody, PatchDeployment, WaitRollout};
 use super::{OpContext, OpError, Preview, Request};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -45,6 +45,49 @@ pub fn target(sets: &[ReplicaSet], to_revision: Option<i64>) -> Result<&ReplicaS
                 .ok_or_else(|| OpError::NotFound("no rollout history found".into()))
         }
     }
+}
+
+/// kubectl's words when the target revision's template is the one running (nothing to do).
+pub fn skipped_note(revision: i64) -> String {
+    format!("skipped rollback (current template already matches revision {revision})")
+}
+
+/// `(container, image)` of a pod template, in template order.
+fn template_images(template: &Value) -> Vec<(String, String)> {
+    template
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            Some((
+                c.get("name")?.as_str()?.to_string(),
+                c.get("image")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// The container images rolling back changes, current → target, by container name.
+pub fn image_changes(env: &str, current: &Value, target: &Value) -> Vec<ImageChange> {
+    let now = template_images(current);
+    template_images(target)
+        .into_iter()
+        .filter_map(|(container, to)| {
+            let from = now
+                .iter()
+                .find(|(c, _)| *c == container)
+                .map(|(_, i)| i.clone())
+                .unwrap_or_default();
+            (from != to).then(|| ImageChange {
+                env: env.to_string(),
+                container,
+                from,
+                to,
+                digest: None,
+            })
+        })
+        .collect()
 }
 
 /// The template and annotations kubectl would write for rolling `d` back to `rs`.
@@ -137,9 +180,7 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
     preview.confirm_name = checks::confirm_name(&ctx, &env, &app);
     if super::steps::templates_equal_ignoring_hash(&current_template, &template) {
         preview.noop = true;
-        preview.notes.push(format!(
-            "skipped rollback (current template already matches revision {revision})"
-        ));
+        preview.notes.push(skipped_note(revision));
         preview.checks = checks_out;
         return Ok(preview);
     }
@@ -165,6 +206,8 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
         namespace: ns.clone(),
         unified: super::kube::template_diff(&current_template, &after_template, "spec.template"),
     });
+    // The images of the target revision, named in the preview (the diff shows them in context).
+    preview.images = image_changes(&env, &current_template, &template);
     let now = d.metadata.annotations.clone().unwrap_or_default();
     let keys: std::collections::BTreeSet<&String> = now.keys().chain(annotations.keys()).collect();
     for k in keys {

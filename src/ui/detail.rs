@@ -1,6 +1,9 @@
-//! The deployment detail pane: summary, conditions, rollout history, pods and recent events.
+//! The deployment detail pane: summary, conditions, rollout history (a cursor picks a revision to
+//! roll back to), pods and recent events.
+use crate::action::Action;
 use crate::app::{App, Detail, Pane};
 use crate::clock::age;
+use crate::keymap::{Keymap, Mode};
 use crate::model::{Fresh, RolloutState};
 use crate::text::cell;
 use crate::ui::pane_block;
@@ -78,8 +81,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 
     frame.render_widget(Paragraph::new(summary(d, theme, now, w)), rects[0]);
     render_conditions(d, theme, now, frame, rects[1]);
-    render_history(d, theme, now, frame, rects[2]);
-    render_pods(d, theme, now, frame, rects[3], app.focus == Pane::Detail);
+    let focused = app.focus == Pane::Detail;
+    let hint = focused.then(|| history_hint(&app.keymap)).flatten();
+    render_history(d, theme, now, frame, rects[2], focused, hint);
+    render_pods(d, theme, now, frame, rects[3], focused);
     render_events(d, theme, now, frame, rects[4]);
 }
 
@@ -214,34 +219,75 @@ fn render_conditions(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Fram
     table::render_rows(frame.buffer_mut(), body, &widths, 1, rows);
 }
 
-fn render_history(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, area: Rect) {
+/// The history's key hint, from the keymap so it follows overrides: `↑↓ pick a revision · r roll
+/// back to it`.
+fn history_hint(keymap: &Keymap) -> Option<String> {
+    let up = keymap.hint(Action::Up, Mode::Detail)?;
+    let down = keymap.hint(Action::Down, Mode::Detail)?;
+    let r = keymap.hint(Action::Rollback, Mode::Detail)?;
+    Some(format!("{up}{down} pick a revision · {r} roll back to it"))
+}
+
+fn render_history(
+    d: &Detail,
+    theme: &Theme,
+    now: Timestamp,
+    frame: &mut Frame,
+    area: Rect,
+    focused: bool,
+    hint: Option<String>,
+) {
     if area.height == 0 {
         return;
     }
     let (t, body) = split_title(area);
-    frame.render_widget(
-        Paragraph::new(section_title("HISTORY", &d.history, theme, now)),
-        t,
-    );
+    let mut title = section_title("HISTORY", &d.history, theme, now);
+    let current = d.current_revision();
+    // The legend and the keys only when there are revisions to pick from.
+    let has_rows = d.history.value.as_ref().is_some_and(|h| !h.is_empty());
+    if current.is_some() && has_rows {
+        title.spans.push(Span::styled(
+            format!("  {} current", theme::SYM_LIVE),
+            theme.dim(),
+        ));
+    }
+    if let Some(hint) = hint.filter(|_| has_rows) {
+        title
+            .spans
+            .push(Span::styled(format!("  {hint}"), theme.dim()));
+    }
+    frame.render_widget(Paragraph::new(title), t);
     if empty_note(&d.history, "no ReplicaSets", theme, frame, body) {
         return;
     }
-    let current = d.view.as_ref().map(|v| v.revision);
     let stale = d.history.error.is_some();
-    let rows = d.history.value.iter().flatten().map(|r| {
+    // Pure scroll: the picked revision stays in view (the section shows a few rows).
+    let offset = d
+        .history_row()
+        .map_or(0, |i| (i + 1).saturating_sub(body.height as usize));
+    let rows = d.history.value.iter().flatten().skip(offset).map(|r| {
         let image = r.containers.first().map_or("", |c| c.image.as_str());
-        let marker = if Some(r.revision) == current {
-            "●"
+        let selected = d.history_cursor == Some(r.revision);
+        let sel = if selected { theme::SYM_SELECTED } else { " " };
+        let cur = if Some(r.revision) == current {
+            theme::SYM_LIVE
         } else {
             " "
         };
-        let style = if stale {
+        let mut style = if stale {
             theme.stale_data()
         } else {
             theme.base()
         };
+        if selected {
+            style = if focused {
+                style.patch(theme.cursor())
+            } else {
+                style.patch(theme.selected_row())
+            };
+        }
         let cells = vec![
-            Line::raw(format!("{marker}{}", r.revision)),
+            Line::raw(format!("{sel}{cur}{}", r.revision)),
             Line::raw(cell(&crate::model::image_label(image), 16)),
             Line::raw(format!("{}/{}", r.ready, r.desired)),
             Line::styled(
@@ -253,7 +299,7 @@ fn render_history(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, 
         (cells, style)
     });
     let cols = [
-        Col::Fixed(4),
+        Col::Fixed(5),
         Col::Fixed(16),
         Col::Fixed(6),
         Col::Fixed(4),
@@ -331,7 +377,8 @@ fn render_pods(
             } else {
                 theme.base()
             };
-            let selected = i == d.pod_cursor;
+            // The cursor is on one row of the pane: in the history or here.
+            let selected = d.history_cursor.is_none() && i == d.pod_cursor;
             if selected {
                 style = if focused {
                     style.patch(theme.cursor())
@@ -401,4 +448,87 @@ fn render_events(d: &Detail, theme: &Theme, now: Timestamp, frame: &mut Frame, a
     ];
     let widths = table::widths(body.width, &cols, 1);
     table::render_rows(frame.buffer_mut(), body, &widths, 1, rows);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::action::Action;
+    use crate::app::{App, fixtures};
+    use crate::msg::Msg;
+    use crate::ui::theme::ColorMode;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::buffer::Buffer;
+    use ratatui::style::Modifier;
+
+    fn draw(app: &App) -> Buffer {
+        let mut term = Terminal::new(TestBackend::new(app.width, app.height)).unwrap();
+        term.draw(|f| crate::ui::render(app, f)).unwrap();
+        term.backend().buffer().clone()
+    }
+
+    fn lines(buf: &Buffer) -> Vec<String> {
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn history_shows_the_picked_revision_and_the_current_one() {
+        let mut app = fixtures::detail_app(ColorMode::Full, 120, 40, false);
+        app.update(Msg::Action(Action::Top));
+        app.update(Msg::Action(Action::Down));
+        let buf = draw(&app);
+        let text = lines(&buf);
+        let find = |needle: &str| {
+            text.iter()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{}", text.join("\n")))
+        };
+        let title = &text[find("HISTORY")];
+        assert!(title.contains("● current"), "{title}");
+        assert!(
+            title.contains("↑↓ pick a revision · r roll back to it"),
+            "{title}"
+        );
+        // The picked row carries the selection marker; the running one the current marker.
+        let picked = find("▸ 2 ");
+        assert!(text[picked].contains("a1f3c2"), "{}", text[picked]);
+        let current = find(" ●3 ");
+        assert!(text[current].contains("9e01bb"), "{}", text[current]);
+        assert_eq!(current + 1, picked, "newest first");
+        // One cursor in the pane: no pod row is marked while a revision is picked.
+        let pods = find("PODS");
+        assert!(
+            text[pods..].iter().all(|l| !l.contains("▸ web-")),
+            "{}",
+            text[pods..].join("\n")
+        );
+        // The picked row is drawn as the cursor (reversed), the others are not.
+        let x = text[picked]
+            .find("▸")
+            .map(|b| text[picked][..b].chars().count())
+            .unwrap();
+        let (x, y) = (x as u16 + 1, picked as u16);
+        assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED));
+        assert!(!buf[(x, y - 1)].modifier.contains(Modifier::REVERSED));
+
+        // Back on the pods: the history shows no cursor, the first pod does.
+        app.update(Msg::Action(Action::Bottom));
+        app.update(Msg::Action(Action::Top));
+        for _ in 0..3 {
+            app.update(Msg::Action(Action::Down));
+        }
+        let text = lines(&draw(&app));
+        assert!(text.iter().all(|l| !l.contains("▸ 2 ")));
+        assert!(
+            text.iter().any(|l| l.contains("▸web-5d8f7-aaaaa")),
+            "{}",
+            text.join("\n")
+        );
+    }
 }

@@ -50,7 +50,8 @@ pub fn render_help(app: &App, frame: &mut Frame, area: Rect, scroll: usize) {
         });
     let widths = [
         Constraint::Length(16),
-        Constraint::Length(30),
+        // The longest meaning: "roll back to the previous revision".
+        Constraint::Length(34),
         Constraint::Min(0),
     ];
     frame.render_widget(Table::new(lines, widths), inner);

@@ -17,6 +17,7 @@ mod demo_estate;
 mod e2e;
 mod e2e_estate;
 mod e2e_ops;
+mod e2e_rollback_pick;
 mod kube_api;
 mod kube_backend;
 mod kubectl_rollout;

@@ -10,6 +10,9 @@ use jiff::Timestamp;
 use std::collections::VecDeque;
 
 mod modal;
+mod pick;
+#[cfg(test)]
+mod pick_tests;
 mod runner;
 
 pub use runner::OpsRunner;
@@ -217,6 +220,12 @@ impl App {
                     return Vec::new();
                 }
             }
+        }
+        // In the detail with a history row picked, `r` rolls back to that revision.
+        if action == Action::Rollback
+            && let Some(cmds) = self.rollback_picked()
+        {
+            return cmds;
         }
         let Some((app, env)) = self.ops_selected() else {
             self.notify(format!("{what}: select an app first"));
