@@ -4,9 +4,9 @@ use crate::backend::kube::KubeEvent;
 use crate::backend::monitor::MonitorEvent;
 use crate::backend::pipelines::{PipelineEvent, RegistryEvent};
 use crate::config::Config;
+use crate::model::Fresh;
 use crate::model::board::Board;
 use crate::model::pipeline::RunRef;
-use crate::model::{DeploymentView, Fresh};
 use crate::ops::{Confirmation, OpEvent, Preview, Request};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -115,7 +115,7 @@ pub enum Command {
     BuildBoard {
         generation: u64,
         config: Arc<Config>,
-        deployments: BTreeMap<String, Fresh<Arc<[DeploymentView]>>>,
+        deployments: BTreeMap<String, Fresh<crate::model::Deployments>>,
     },
     /// The Metrics pane now shows `app` in `env` (the loop answers `Msg::MetricsSelected`).
     SelectMetrics {

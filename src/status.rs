@@ -49,7 +49,6 @@ use kube::Api;
 use kube::api::ListParams;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Listing one environment gives up after this long.
@@ -101,13 +100,13 @@ pub async fn status(
         })
         .collect();
     let fetched = futures::future::join_all(needed.iter().map(|e| fetch(config, e))).await;
-    let snapshots: BTreeMap<String, Fresh<Arc<[DeploymentView]>>> = needed
+    let snapshots: BTreeMap<String, Fresh<crate::model::Deployments>> = needed
         .iter()
         .zip(fetched)
         .map(|(e, r)| {
             let mut fresh = Fresh::default();
             match r {
-                Ok(items) => fresh.set(items.into(), Timestamp::now()),
+                Ok(items) => fresh.set(crate::model::shared(items), Timestamp::now()),
                 Err(error) => fresh.fail(error),
             }
             (e.name.clone(), fresh)
@@ -420,8 +419,7 @@ mod tests {
             desired: d.desired,
             changed_at: d.last_change(),
             drift,
-            images: d.containers.clone(),
-            deployment: d,
+            deployment: d.into(),
         }
     }
 

@@ -15,7 +15,7 @@ pub struct Detail {
     pub deployment: String,
     pub selector: BTreeMap<String, String>,
     /// The Deployment as in the latest board snapshot (`None` if it disappeared).
-    pub view: Option<DeploymentView>,
+    pub view: Option<std::sync::Arc<DeploymentView>>,
     /// Revision descending.
     pub history: Fresh<Vec<ReplicaSetView>>,
     /// By name.
@@ -32,7 +32,7 @@ pub struct Detail {
 }
 
 impl Detail {
-    pub fn new(app: String, env: String, view: DeploymentView) -> Detail {
+    pub fn new(app: String, env: String, view: std::sync::Arc<DeploymentView>) -> Detail {
         Detail {
             app,
             env,

@@ -155,7 +155,7 @@ pub fn estate() -> Vec<Msg> {
     let deps = |env: &str, items: Vec<DeploymentView>| {
         Msg::Kube(KubeEvent::Deployments {
             env: env.into(),
-            items: Arc::from(items),
+            items: crate::model::shared(items),
         })
     };
     vec![
@@ -375,7 +375,7 @@ pub fn add_hostile_app(app: &mut App) {
         .deployments
         .get("develop")
         .and_then(|f| f.value.as_ref())
-        .map(|v| v.to_vec())
+        .map(|v| v.iter().map(|d| DeploymentView::clone(d)).collect())
         .unwrap_or_default();
     items.push(deployment(
         "shop-develop",
@@ -391,6 +391,6 @@ pub fn add_hostile_app(app: &mut App) {
     ));
     app.update(Msg::Kube(KubeEvent::Deployments {
         env: "develop".into(),
-        items: Arc::from(items),
+        items: crate::model::shared(items),
     }));
 }

@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::keymap::{Keymap, Mode};
 use crate::model::board::build_board;
-use crate::model::{DeploymentView, Fresh, SourceId};
+use crate::model::{Fresh, SourceId};
 use crate::msg::{Command, InputEdit, Msg};
 use crate::ui::theme::Theme;
 use std::collections::BTreeMap;
@@ -67,7 +67,7 @@ pub struct App {
     pub read_only: bool,
     pub keymap: Keymap,
     pub theme: Theme,
-    pub deployments: BTreeMap<String, Fresh<Arc<[DeploymentView]>>>,
+    pub deployments: BTreeMap<String, Fresh<crate::model::Deployments>>,
     pub sources: Sources,
     pub releases: Releases,
     pub focus: Pane,

@@ -460,11 +460,10 @@ fn logs_name_a_container_when_the_pod_has_several() {
 fn large_estates_build_the_board_off_the_loop_one_at_a_time() {
     use crate::model::board::build_board;
     let mut app = fixtures::app(ColorMode::Full, 120, 40);
-    let items = |n: usize| -> Arc<[crate::model::DeploymentView]> {
-        (0..n)
-            .map(|i| fixtures::deployment("shop-develop", &format!("a{i:05}"), "r/a:1", 60))
-            .collect::<Vec<_>>()
-            .into()
+    let items = |n: usize| -> crate::model::Deployments {
+        crate::model::shared(
+            (0..n).map(|i| fixtures::deployment("shop-develop", &format!("a{i:05}"), "r/a:1", 60)),
+        )
     };
     let snapshot = |n| {
         Msg::Kube(KubeEvent::Deployments {

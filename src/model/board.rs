@@ -2,7 +2,7 @@
 //!
 //! `build_board` is pure; the console rebuilds it on every snapshot and `shipdeck status` prints it.
 use crate::config::{Config, Environment};
-use crate::model::{ContainerImage, DeploymentView, Fresh, RolloutState, image_label, split_image};
+use crate::model::{DeploymentView, Fresh, RolloutState, image_label, split_image};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub struct EnvColumn {
 /// What one app runs in one environment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BoardCell {
-    pub deployment: DeploymentView,
+    pub deployment: Arc<DeploymentView>,
     /// The tag (or short digest) of the primary container's image.
     pub tag_label: String,
     pub state: RolloutState,
@@ -35,7 +35,6 @@ pub struct BoardCell {
     pub changed_at: Option<Timestamp>,
     /// The environment runs something its `promote_from` environment does not.
     pub drift: bool,
-    pub images: Vec<ContainerImage>,
 }
 
 impl BoardCell {
@@ -80,7 +79,7 @@ impl Board {
 /// environments.
 pub fn build_board(
     config: &Config,
-    deployments: &BTreeMap<String, Fresh<Arc<[DeploymentView]>>>,
+    deployments: &BTreeMap<String, Fresh<crate::model::Deployments>>,
 ) -> Board {
     let envs: Vec<EnvColumn> = config
         .environments
@@ -99,7 +98,7 @@ pub fn build_board(
             }
         })
         .collect();
-    let items = |env: &Environment| -> &[DeploymentView] {
+    let items = |env: &Environment| -> &[Arc<DeploymentView>] {
         deployments
             .get(&env.name)
             .and_then(|f| f.value.as_deref())
@@ -126,7 +125,7 @@ pub fn build_board(
     };
 
     // Per environment: (namespace, name) → Deployment, so a board of 10,000 apps stays linear.
-    let index: Vec<HashMap<(&str, &str), &DeploymentView>> = config
+    let index: Vec<HashMap<(&str, &str), &Arc<DeploymentView>>> = config
         .environments
         .iter()
         .map(|env| {
@@ -161,7 +160,7 @@ pub fn build_board(
     Board { envs, rows }
 }
 
-fn cell(d: &DeploymentView) -> BoardCell {
+fn cell(d: &Arc<DeploymentView>) -> BoardCell {
     BoardCell {
         tag_label: d.primary_image().map(image_label).unwrap_or_default(),
         state: d.rollout_state(),
@@ -169,8 +168,7 @@ fn cell(d: &DeploymentView) -> BoardCell {
         desired: d.desired,
         changed_at: d.last_change(),
         drift: false,
-        images: d.containers.clone(),
-        deployment: d.clone(),
+        deployment: Arc::clone(d),
     }
 }
 
@@ -314,7 +312,7 @@ mod tests {
             available: 3,
             unavailable: 0,
             conditions: vec![],
-            containers: vec![ContainerImage {
+            containers: vec![crate::model::ContainerImage {
                 name: name.into(),
                 image: image.into(),
             }],
@@ -325,11 +323,11 @@ mod tests {
 
     fn snapshots(
         envs: &[(&str, Vec<DeploymentView>)],
-    ) -> BTreeMap<String, Fresh<Arc<[DeploymentView]>>> {
+    ) -> BTreeMap<String, Fresh<crate::model::Deployments>> {
         envs.iter()
             .map(|(name, items)| {
                 let mut f = Fresh::default();
-                f.set(items.clone().into(), Timestamp::UNIX_EPOCH);
+                f.set(crate::model::shared(items.clone()), Timestamp::UNIX_EPOCH);
                 (name.to_string(), f)
             })
             .collect()

@@ -4,6 +4,17 @@
 //! raw (unsanitized) — the UI sanitizes at draw time.
 use jiff::Timestamp;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// An environment's Deployments as the backend sends them: each view is shared between the
+/// backend's cache, the snapshot and the board, so a snapshot of 10,000 Deployments costs 10,000
+/// reference counts, not 200,000 string copies, and dropping one frees nothing but the slice.
+pub type Deployments = Arc<[Arc<DeploymentView>]>;
+
+/// Wraps owned views into a shared snapshot (tests and fixtures build snapshots this way).
+pub fn shared<T>(items: impl IntoIterator<Item = T>) -> Arc<[Arc<T>]> {
+    items.into_iter().map(Arc::new).collect()
+}
 
 /// A container of a pod template: its name and image reference.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

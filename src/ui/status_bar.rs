@@ -32,8 +32,9 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
             (Action::Back, "close"),
         ],
         Mode::Detail => &[
-            (Action::Down, "pod"),
+            (Action::Down, "move"),
             (Action::Logs, "logs"),
+            (Action::Rollback, "roll back"),
             (Action::Right, "env"),
             (Action::Back, "back"),
             (Action::Help, "help"),

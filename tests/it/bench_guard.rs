@@ -8,10 +8,10 @@ use shipdeck::backend::kube::{KubeBackend, KubeEvent};
 use shipdeck::demo::store::Kind;
 use shipdeck::demo::world::storm::StormSpec;
 use shipdeck::demo::{Demo, DemoOptions};
-use shipdeck::model::DeploymentView;
+
 use shipdeck::msg::Msg;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -52,7 +52,7 @@ fn server_ready(demo: &Demo) -> BTreeMap<(String, String), i64> {
 }
 
 fn backend_ready(
-    latest: &BTreeMap<String, Arc<[DeploymentView]>>,
+    latest: &BTreeMap<String, shipdeck::model::Deployments>,
 ) -> BTreeMap<(String, String), i64> {
     latest
         .values()
@@ -65,7 +65,7 @@ fn backend_ready(
 async fn until_backend_matches_server(
     demo: &Demo,
     rx: &mut mpsc::Receiver<Msg>,
-    latest: &mut BTreeMap<String, Arc<[DeploymentView]>>,
+    latest: &mut BTreeMap<String, shipdeck::model::Deployments>,
 ) {
     let want = server_ready(demo);
     while backend_ready(latest) != want {
@@ -94,7 +94,7 @@ async fn steady_state_sends_watches_not_lists_and_ends_a_storm_on_the_final_stat
     let _backend = KubeBackend::spawn(&config, tx, cancel.clone());
 
     // Initial sync: every environment live with all its Deployments.
-    let mut latest: BTreeMap<String, Arc<[DeploymentView]>> = BTreeMap::new();
+    let mut latest: BTreeMap<String, shipdeck::model::Deployments> = BTreeMap::new();
     let mut live = BTreeSet::new();
     while live.len() < envs || latest.len() < envs {
         wait_for(&mut rx, 30, "initial sync of every environment", |e| {

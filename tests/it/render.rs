@@ -345,7 +345,7 @@ fn selection_stays_visible_with_many_rows() {
         .collect();
     app.update(Msg::Kube(KubeEvent::Deployments {
         env: "develop".into(),
-        items: Arc::from(items),
+        items: shipdeck::model::shared(items),
     }));
     for _ in 0..100 {
         app.update(Msg::Action(Action::Down));
@@ -420,7 +420,7 @@ fn idle_minute_has_no_draws_beyond_age_changes() {
         .collect();
     app.update(Msg::Kube(KubeEvent::Deployments {
         env: "develop".into(),
-        items: Arc::from(items),
+        items: shipdeck::model::shared(items),
     }));
     let (wakeups, draws) = simulate_idle(&mut app, Duration::from_secs(60));
     assert_eq!((wakeups, draws), (0, 1), "only the first frame");
@@ -429,7 +429,7 @@ fn idle_minute_has_no_draws_beyond_age_changes() {
     let mut app = fixtures::app(ColorMode::None, 120, 40);
     app.update(Msg::Kube(KubeEvent::Deployments {
         env: "develop".into(),
-        items: Arc::from(vec![fixtures::deployment(
+        items: shipdeck::model::shared(vec![fixtures::deployment(
             "shop-develop",
             "a",
             "r/x:1",
@@ -549,11 +549,12 @@ fn a_watch_storm_coalesces_and_ends_on_the_last_event() {
     let base = app.deployments["staging"].value.clone().unwrap();
     for i in 0..400 {
         let mut items = base.to_vec();
-        items[0].ready = i % 3; // web in staging: 0/3, 1/3, 2/3, ...
-        items[0].desired = 3;
+        let web = std::sync::Arc::make_mut(&mut items[0]);
+        web.ready = i % 3; // web in staging: 0/3, 1/3, 2/3, ...
+        web.desired = 3;
         app.update(Msg::Kube(KubeEvent::Deployments {
             env: "staging".into(),
-            items: Arc::from(items),
+            items: items.into(),
         }));
         frames += u32::from(draw_if_due(&mut app, &mut sched, now));
         now += Duration::from_millis(5);

@@ -46,7 +46,8 @@ pub(crate) fn estate() -> Vec<Msg> {
         .map(|m| match m {
             Msg::Kube(KubeEvent::Deployments { env, items }) if env == "production" => {
                 let mut v: Vec<_> = items.to_vec();
-                v[0].containers[0].image = format!("{REG}/web:9e01bb@sha256:aaaa");
+                Arc::make_mut(&mut v[0]).containers[0].image =
+                    format!("{REG}/web:9e01bb@sha256:aaaa");
                 Msg::Kube(KubeEvent::Deployments {
                     env,
                     items: Arc::from(v),

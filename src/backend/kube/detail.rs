@@ -7,6 +7,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::Api;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -39,7 +40,8 @@ pub async fn run(
         rs_api,
         config.clone(),
         |r: &ReplicaSet| Some(project::replica_set(r)),
-        |env, mut items| {
+        |env, items| {
+            let mut items = owned(items);
             items.sort_by(|a, b| b.revision.cmp(&a.revision).then(a.name.cmp(&b.name)));
             KubeEvent::ReplicaSets {
                 env: env.to_string(),
@@ -57,7 +59,8 @@ pub async fn run(
         pod_api,
         config,
         |p: &Pod| Some(project::pod(p)),
-        |env, mut items| {
+        |env, items| {
+            let mut items = owned(items);
             items.sort_by(|a, b| a.name.cmp(&b.name));
             KubeEvent::Pods {
                 env: env.to_string(),
@@ -82,11 +85,16 @@ pub async fn run(
         },
         |env, items| KubeEvent::Events {
             env: env.to_string(),
-            items: project::order_events(items, EVENTS_CAP).into(),
+            items: project::order_events(owned(items), EVENTS_CAP).into(),
         },
         &tx,
         &cancel,
     );
+}
+
+/// One Deployment's ReplicaSets, Pods and Events are few: the detail owns copies.
+fn owned<V: Clone>(items: Vec<Arc<V>>) -> Vec<V> {
+    items.iter().map(|v| V::clone(v)).collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -96,7 +104,7 @@ fn spawn_one<K, V, P>(
     api: Api<K>,
     config: kube::runtime::watcher::Config,
     project: P,
-    snapshot: fn(&str, Vec<V>) -> KubeEvent,
+    snapshot: fn(&str, Vec<Arc<V>>) -> KubeEvent,
     tx: &mpsc::Sender<Msg>,
     cancel: &CancellationToken,
 ) where

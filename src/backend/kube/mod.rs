@@ -26,7 +26,7 @@ pub enum KubeEvent {
     /// Every Deployment of the environment's namespace(s), sent (debounced) when something changed.
     Deployments {
         env: String,
-        items: Arc<[DeploymentView]>,
+        items: crate::model::Deployments,
     },
     /// ReplicaSets of the Deployment opened in the detail view (by its selector), newest revision
     /// first.
@@ -282,7 +282,7 @@ async fn deployments_task(
         env,
         kind: KIND,
         slots,
-        snapshot: |env: &str, mut items: Vec<DeploymentView>| {
+        snapshot: |env: &str, mut items: Vec<Arc<DeploymentView>>| {
             items.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
             KubeEvent::Deployments {
                 env: env.to_string(),

@@ -9,6 +9,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -169,18 +170,19 @@ pub struct Aggregator<V> {
     pub env: String,
     pub kind: &'static str,
     pub slots: usize,
-    /// Builds the message for a snapshot (sorts, filters, caps).
-    pub snapshot: fn(&str, Vec<V>) -> KubeEvent,
+    /// Builds the message for a snapshot (sorts, filters, caps). Items are shared with the cache:
+    /// a snapshot copies pointers, not objects.
+    pub snapshot: fn(&str, Vec<Arc<V>>) -> KubeEvent,
 }
 
-impl<V: Clone + Send + Sync> Aggregator<V> {
+impl<V: Send + Sync> Aggregator<V> {
     pub async fn run(
         self,
         mut ops: mpsc::Receiver<Op<V>>,
         tx: mpsc::Sender<Msg>,
         cancel: CancellationToken,
     ) {
-        let mut maps: Vec<BTreeMap<String, V>> = vec![BTreeMap::new(); self.slots];
+        let mut maps: Vec<BTreeMap<String, Arc<V>>> = vec![BTreeMap::new(); self.slots];
         // Per slot: has answered at least once (data or failure); is live now.
         let mut answered = vec![false; self.slots];
         let mut live = vec![false; self.slots];
@@ -203,7 +205,7 @@ impl<V: Clone + Send + Sync> Aggregator<V> {
             match op {
                 Op::Reset(slot, map) => {
                     if let Some(m) = maps.get_mut(slot) {
-                        *m = map;
+                        *m = map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
                     }
                     set(&mut answered, slot);
                     set(&mut live, slot);
@@ -213,7 +215,7 @@ impl<V: Clone + Send + Sync> Aggregator<V> {
                 }
                 Op::Apply(slot, key, v) => {
                     if let Some(m) = maps.get_mut(slot) {
-                        m.insert(key, v);
+                        m.insert(key, Arc::new(v));
                     }
                     dirty = true;
                 }
@@ -264,10 +266,10 @@ impl<V: Clone + Send + Sync> Aggregator<V> {
     async fn send(
         &self,
         tx: &mpsc::Sender<Msg>,
-        maps: &[BTreeMap<String, V>],
+        maps: &[BTreeMap<String, Arc<V>>],
         cancel: &CancellationToken,
     ) -> bool {
-        let items: Vec<V> = maps.iter().flat_map(|m| m.values().cloned()).collect();
+        let items: Vec<Arc<V>> = maps.iter().flat_map(|m| m.values().cloned()).collect();
         send(tx, (self.snapshot)(&self.env, items), cancel).await
     }
 }

@@ -27,8 +27,8 @@ async fn demo() -> Demo {
 async fn snapshots(
     rx: &mut mpsc::Receiver<Msg>,
     envs: usize,
-    mut accept: impl FnMut(&str, &[DeploymentView]) -> bool,
-) -> BTreeMap<String, Fresh<Arc<[DeploymentView]>>> {
+    mut accept: impl FnMut(&str, &[Arc<DeploymentView>]) -> bool,
+) -> BTreeMap<String, Fresh<shipdeck::model::Deployments>> {
     let mut got = BTreeMap::new();
     while got.len() < envs {
         let (env, items) = wait_for(rx, 20, "deployments of every environment", |e| match e {
@@ -45,7 +45,7 @@ async fn snapshots(
     got
 }
 
-fn image_of(items: &[DeploymentView], name: &str) -> String {
+fn image_of(items: &[Arc<DeploymentView>], name: &str) -> String {
     items
         .iter()
         .find(|d| d.name == name)
