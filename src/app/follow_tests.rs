@@ -92,3 +92,36 @@ fn without_the_loops_deferral_the_panes_follow_every_move() {
     assert_eq!(app.overview_selection(), Some(("web", "develop")));
     assert_eq!(metrics_selection(&cmds).len(), 1);
 }
+
+#[test]
+fn ci_runs_are_kept_for_watched_apps_and_the_shown_one_only() {
+    use crate::backend::pipelines::PipelineEvent;
+    let mut config = fixtures::config();
+    config.ci = toml::from_str(
+        r#"
+        provider = "github"
+        url = "http://127.0.0.1:9"
+        repo = "shop/{app}"
+        branches = ["develop"]
+        "#,
+    )
+    .ok();
+    assert!(config.ci.is_some(), "fixture CI config parses");
+    let mut app = App::new(config, Keymap::default(), fixtures::clock(), false);
+    for msg in estate() {
+        app.update(msg);
+    }
+    for name in ["api", "web", "gone-app"] {
+        app.update(Msg::Pipelines(PipelineEvent::Runs {
+            app: name.into(),
+            pipelines: Vec::new().into(),
+        }));
+    }
+    assert!(app.overview.runs.contains_key("gone-app"));
+    // The selection moves: only the watched apps (the board's, under CI_WATCH_MAX) and the shown
+    // one keep their runs.
+    app.update(Msg::Action(Action::Down));
+    let mut kept: Vec<&str> = app.overview.runs.keys().map(String::as_str).collect();
+    kept.sort();
+    assert_eq!(kept, ["api", "web"]);
+}

@@ -247,6 +247,7 @@ impl App {
                 }
             }
             self.overview.shown = selected;
+            self.prune_runs();
             self.dirty = true;
         }
         if self.overview.run.is_some() && self.focus != Pane::Pipelines {
@@ -272,8 +273,19 @@ impl App {
         }
         if std::mem::take(&mut self.overview.board_changed) {
             cmds.extend(self.watch_lists());
+            self.prune_runs();
         }
         cmds
+    }
+
+    /// Keeps CI runs only for the watched apps and the shown one: scrolling through 10,000 apps
+    /// must not keep 10,000 apps' runs (at most `CI_WATCH_MAX` + 1 entries).
+    fn prune_runs(&mut self) {
+        let o = &mut self.overview;
+        let shown = o.shown.as_ref().map(|(a, _)| a.as_str());
+        let watched = &o.sent_ci_apps;
+        o.runs
+            .retain(|app, _| Some(app.as_str()) == shown || watched.contains(app));
     }
 
     /// The apps whose CI runs mark the board and the (repository, tag) pairs whose digests do.
