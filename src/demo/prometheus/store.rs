@@ -1,4 +1,8 @@
 //! The simulated Prometheus's TSDB: series synthesised from a `TrafficSource`, a bounded ring each.
+//!
+//! The cap: each series keeps the samples of the last `retention_secs` (default 2 h, 1 440 samples
+//! at the default 5 s scrape; a scaled estate uses 30 min at 15 s, 121 samples), and series whose
+//! samples all fell out of retention are dropped. A backfill writes within the same bound.
 use crate::demo::traffic::{LATENCY_BUCKETS, PodTraffic};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -19,6 +23,8 @@ pub struct Series {
     pub samples: VecDeque<(i64, f64)>,
     /// Set when the series' pod disappeared: instant selectors stop returning it from then on.
     pub stale_at: Option<i64>,
+    /// The last scrape that saw the series.
+    seen_at: i64,
 }
 
 impl Series {
@@ -89,26 +95,61 @@ impl Store {
         true
     }
 
+    /// The scrape interval, ms.
+    pub fn scrape_ms(&self) -> i64 {
+        self.scrape_ms
+    }
+
+    /// The retention, ms.
+    pub fn retention_ms(&self) -> i64 {
+        self.retention_ms
+    }
+
+    /// Fills an empty store with the history a Prometheus scraping all along would hold at
+    /// `now_ms`: one scrape every scrape interval over the last `span_ms` (at most the retention),
+    /// read from `pods_at`, ending one interval before `now_ms`. The caller scrapes `now_ms` live,
+    /// so the grid runs on without a gap. Returns the number of backfilled scrapes.
+    pub fn backfill(
+        &mut self,
+        now_ms: i64,
+        span_ms: i64,
+        mut pods_at: impl FnMut(i64) -> Vec<PodTraffic>,
+    ) -> usize {
+        if self.last_scrape.is_some() || !self.series.is_empty() {
+            return 0;
+        }
+        let n = span_ms.min(self.retention_ms).max(0) / self.scrape_ms;
+        for k in (1..=n).rev() {
+            let t = now_ms - k * self.scrape_ms;
+            self.scrape(t, &pods_at(t));
+        }
+        n as usize
+    }
+
     /// Appends one sample per series of every pod at `now_ms`; series of vanished pods go stale.
     pub fn scrape(&mut self, now_ms: i64, pods: &[PodTraffic]) {
-        let mut seen = std::collections::HashSet::new();
         for p in pods {
             for (labels, v) in pod_samples(p) {
-                let s = self.series.entry(labels.clone()).or_insert_with(|| Series {
-                    labels: labels.clone(),
-                    samples: VecDeque::new(),
-                    stale_at: None,
-                });
+                // Look up before inserting: a scrape of an existing series clones no labels.
+                let s = match self.series.get_mut(&labels) {
+                    Some(s) => s,
+                    None => self.series.entry(labels.clone()).or_insert(Series {
+                        labels,
+                        samples: VecDeque::new(),
+                        stale_at: None,
+                        seen_at: now_ms,
+                    }),
+                };
                 s.stale_at = None;
+                s.seen_at = now_ms;
                 if s.samples.back().is_none_or(|b| b.0 < now_ms) {
                     s.samples.push_back((now_ms, v));
                 }
-                seen.insert(labels);
             }
         }
         let cutoff = now_ms - self.retention_ms;
-        self.series.retain(|labels, s| {
-            if !seen.contains(labels) && s.stale_at.is_none() {
+        self.series.retain(|_, s| {
+            if s.seen_at != now_ms && s.stale_at.is_none() {
                 s.stale_at = Some(now_ms);
             }
             while s.samples.front().is_some_and(|f| f.0 < cutoff) {
