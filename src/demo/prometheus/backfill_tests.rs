@@ -171,6 +171,27 @@ fn the_history_is_a_function_of_the_world() {
     let b = dump(&started(&estate(), 5, 7200));
     assert_eq!(a, b);
     assert!(a.iter().all(|(_, x)| !x.is_empty()));
+    // The backfill holds exactly what scraping the past one interval at a time would.
+    let e = estate();
+    let mut scraped = Store::new(5, 7200);
+    for k in (1..=HISTORY_SECS / 5).rev() {
+        scraped.scrape(T0 - k * 5000, &e.pods_at(T0 - k * 5000));
+    }
+    scraped.scrape(T0, &e.pods());
+    let filled = started(&e, 5, 7200);
+    assert_eq!(dump(&scraped), a);
+    let stale = |s: &Store| {
+        let mut v: Vec<(Labels, Option<i64>)> =
+            s.series().map(|x| (x.labels.clone(), x.stale_at)).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(stale(&scraped), stale(&filled));
+    assert!(
+        stale(&filled)
+            .iter()
+            .any(|(_, at)| *at == Some(T0 - 8 * MIN))
+    );
     // A store started later, at a live scrape's time, agrees with the one scraping all along.
     let e = estate();
     let mut live = started(&e, 5, 7200);
