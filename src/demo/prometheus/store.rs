@@ -119,7 +119,9 @@ impl Store {
             return 0;
         }
         let n = span_ms.min(self.retention_ms).max(0) / self.scrape_ms;
-        let ring = (self.retention_ms / self.scrape_ms + 2) as usize;
+        // Room for the backfill and the next live scrape (the ring pushes before it trims), so a
+        // store whose retention is the span (a scaled estate) never grows its rings again.
+        let ring = (n + 2) as usize;
         // Each pod's series (namespace → pod → index), built on its first sighting: a backfill of
         // thousands of pods builds every label set once, not once per scrape.
         let mut index: HashMap<String, HashMap<String, usize>> = HashMap::new();
