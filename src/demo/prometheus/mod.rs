@@ -1,5 +1,10 @@
 //! The simulated Prometheus: an axum server on 127.0.0.1 answering `/api/v1/query`, `query_range`,
 //! `labels`, `series` and `/-/ready` from series synthesised from a `TrafficSource`.
+//!
+//! It starts with history, as a real estate's Prometheus would: before serving, the store is
+//! backfilled with the last `HISTORY_SECS` (within retention) read from the source's memory
+//! (`TrafficSource::pods_at`) on the scrape grid, so the console's 30-minute sparklines are full
+//! from the first frame and counters run on into the live scrapes without a step.
 #[cfg(test)]
 mod backfill_tests;
 pub mod binary;
