@@ -5,6 +5,11 @@ use jiff::Timestamp;
 /// Upper bounds of the latency histogram buckets, in seconds (`le` labels; +Inf is implied).
 pub const LATENCY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
+/// How far back a `TrafficSource` remembers its pods (`pods_at`), in simulated seconds: the console's
+/// default 30-minute metric window plus the 5-minute range of its longest `rate()` (p99 latency), so
+/// a backfilled Prometheus answers every point of the window from the first second.
+pub const HISTORY_SECS: i64 = 35 * 60;
+
 /// Monotonic counters and gauges of one running pod, as of `TrafficSource::now`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodTraffic {
@@ -31,6 +36,15 @@ pub trait TrafficSource: Send + Sync {
     fn now(&self) -> Timestamp;
     /// Every running pod's figures as of `now()`.
     fn pods(&self) -> Vec<PodTraffic>;
+
+    /// Every pod that was running at `at_ms` (a past simulated time, unix ms, no earlier than
+    /// `HISTORY_SECS` before `now()`), with its figures as of then, on the same closed forms as
+    /// `pods()`, so counters read this way never exceed the later live ones. Sources that keep no
+    /// history return nothing (the simulated Prometheus then starts empty).
+    fn pods_at(&self, at_ms: i64) -> Vec<PodTraffic> {
+        let _ = at_ms;
+        Vec::new()
+    }
 
     /// One pod's figures (None when it is not running). Sources with many pods override this.
     fn pod(&self, namespace: &str, pod: &str) -> Option<PodTraffic> {

@@ -29,6 +29,7 @@ mod ops_scenarios;
 mod ops_support;
 mod pipelines_render;
 mod prometheus;
+mod prometheus_backfill;
 mod prometheus_fidelity;
 #[allow(dead_code)]
 mod pty;

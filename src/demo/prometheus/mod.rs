@@ -1,5 +1,12 @@
 //! The simulated Prometheus: an axum server on 127.0.0.1 answering `/api/v1/query`, `query_range`,
 //! `labels`, `series` and `/-/ready` from series synthesised from a `TrafficSource`.
+//!
+//! It starts with history, as a real estate's Prometheus would: before serving, the store is
+//! backfilled with the last `HISTORY_SECS` (within retention) read from the source's memory
+//! (`TrafficSource::pods_at`) on the scrape grid, so the console's 30-minute sparklines are full
+//! from the first frame and counters run on into the live scrapes without a step.
+#[cfg(test)]
+mod backfill_tests;
 pub mod binary;
 pub mod eval;
 pub mod exposition;
@@ -7,7 +14,7 @@ pub mod functions;
 pub mod store;
 
 use crate::backend::prometheus::{MAX_POINTS, format_value};
-use crate::demo::traffic::TrafficSource;
+use crate::demo::traffic::{HISTORY_SECS, TrafficSource};
 use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -132,6 +139,18 @@ impl Sim {
         self.source.now().as_millisecond()
     }
 
+    /// Gives a fresh store the last `HISTORY_SECS` (within retention) from the source's memory, as
+    /// a Prometheus that had been scraping all along would hold, then scrapes now.
+    fn backfill(&self) -> usize {
+        let now = self.now_ms();
+        let n = match self.store.lock() {
+            Ok(mut s) => s.backfill(now, HISTORY_SECS * 1000, |t| self.source.pods_at(t)),
+            Err(_) => 0,
+        };
+        self.sync();
+        n
+    }
+
     fn sync(&self) {
         let now = self.now_ms();
         // Ask the world for its pods only when a scrape is due.
@@ -161,7 +180,18 @@ pub async fn start_prometheus_with(
         source,
         store: Mutex::new(Store::new(opts.scrape_secs, opts.retention_secs)),
     });
-    sim.sync();
+    // At scale this is a few hundred thousand series samples: off the async workers.
+    let filler = sim.clone();
+    let started = std::time::Instant::now();
+    let scrapes = tokio::task::spawn_blocking(move || filler.backfill())
+        .await
+        .map_err(std::io::Error::other)?;
+    tracing::info!(
+        scrapes,
+        series = sim.store.lock().map(|s| s.len()).unwrap_or(0),
+        ms = started.elapsed().as_millis() as u64,
+        "simulated Prometheus backfilled"
+    );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let cancel = CancellationToken::new();

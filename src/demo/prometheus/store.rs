@@ -1,4 +1,8 @@
 //! The simulated Prometheus's TSDB: series synthesised from a `TrafficSource`, a bounded ring each.
+//!
+//! The cap: each series keeps the samples of the last `retention_secs` (default 2 h, 1 440 samples
+//! at the default 5 s scrape; a scaled estate uses 30 min at 15 s, 121 samples), and series whose
+//! samples all fell out of retention are dropped. A backfill writes within the same bound.
 use crate::demo::traffic::{LATENCY_BUCKETS, PodTraffic};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -19,6 +23,8 @@ pub struct Series {
     pub samples: VecDeque<(i64, f64)>,
     /// Set when the series' pod disappeared: instant selectors stop returning it from then on.
     pub stale_at: Option<i64>,
+    /// The last scrape that saw the series.
+    seen_at: i64,
 }
 
 impl Series {
@@ -89,26 +95,105 @@ impl Store {
         true
     }
 
+    /// The scrape interval, ms.
+    pub fn scrape_ms(&self) -> i64 {
+        self.scrape_ms
+    }
+
+    /// The retention, ms.
+    pub fn retention_ms(&self) -> i64 {
+        self.retention_ms
+    }
+
+    /// Fills an empty store with the history a Prometheus scraping all along would hold at
+    /// `now_ms`: one scrape every scrape interval over the last `span_ms` (at most the retention),
+    /// read from `pods_at`, ending one interval before `now_ms`. The caller scrapes `now_ms` live,
+    /// so the grid runs on without a gap. Returns the number of backfilled scrapes.
+    pub fn backfill(
+        &mut self,
+        now_ms: i64,
+        span_ms: i64,
+        mut pods_at: impl FnMut(i64) -> Vec<PodTraffic>,
+    ) -> usize {
+        if self.last_scrape.is_some() || !self.series.is_empty() {
+            return 0;
+        }
+        let n = span_ms.min(self.retention_ms).max(0) / self.scrape_ms;
+        // Room for the backfill and the next live scrape (the ring pushes before it trims), so a
+        // store whose retention is the span (a scaled estate) never grows its rings again.
+        let ring = (n + 2) as usize;
+        // Each pod's series (namespace → pod → index), built on its first sighting: a backfill of
+        // thousands of pods builds every label set once, not once per scrape.
+        let mut index: HashMap<String, HashMap<String, usize>> = HashMap::new();
+        let mut pods: Vec<Vec<Series>> = Vec::new();
+        for k in (1..=n).rev() {
+            let t = now_ms - k * self.scrape_ms;
+            for p in pods_at(t) {
+                let i = match index.get(&p.namespace).and_then(|m| m.get(&p.pod)) {
+                    Some(i) => *i,
+                    None => {
+                        let series = pod_series(&p).into_iter().map(|labels| Series {
+                            labels,
+                            samples: VecDeque::with_capacity(ring),
+                            stale_at: None,
+                            seen_at: t,
+                        });
+                        pods.push(series.collect());
+                        let ns = index.entry(p.namespace.clone()).or_default();
+                        ns.insert(p.pod.clone(), pods.len() - 1);
+                        pods.len() - 1
+                    }
+                };
+                let Some(series) = pods.get_mut(i) else {
+                    continue;
+                };
+                for (s, v) in series.iter_mut().zip(pod_values(&p)) {
+                    s.samples.push_back((t, v));
+                    s.seen_at = t;
+                    s.stale_at = None;
+                }
+            }
+            // As in `scrape`: the series of a pod this scrape did not see go stale now.
+            for series in &mut pods {
+                if series
+                    .first()
+                    .is_some_and(|s| s.seen_at != t && s.stale_at.is_none())
+                {
+                    series.iter_mut().for_each(|s| s.stale_at = Some(t));
+                }
+            }
+            self.last_scrape = Some(t);
+        }
+        for s in pods.into_iter().flatten() {
+            self.series.insert(s.labels.clone(), s);
+        }
+        n as usize
+    }
+
     /// Appends one sample per series of every pod at `now_ms`; series of vanished pods go stale.
     pub fn scrape(&mut self, now_ms: i64, pods: &[PodTraffic]) {
-        let mut seen = std::collections::HashSet::new();
         for p in pods {
             for (labels, v) in pod_samples(p) {
-                let s = self.series.entry(labels.clone()).or_insert_with(|| Series {
-                    labels: labels.clone(),
-                    samples: VecDeque::new(),
-                    stale_at: None,
-                });
+                // Look up before inserting: a scrape of an existing series clones no labels.
+                let s = match self.series.get_mut(&labels) {
+                    Some(s) => s,
+                    None => self.series.entry(labels.clone()).or_insert(Series {
+                        labels,
+                        samples: VecDeque::new(),
+                        stale_at: None,
+                        seen_at: now_ms,
+                    }),
+                };
                 s.stale_at = None;
+                s.seen_at = now_ms;
                 if s.samples.back().is_none_or(|b| b.0 < now_ms) {
                     s.samples.push_back((now_ms, v));
                 }
-                seen.insert(labels);
             }
         }
         let cutoff = now_ms - self.retention_ms;
-        self.series.retain(|labels, s| {
-            if !seen.contains(labels) && s.stale_at.is_none() {
+        self.series.retain(|_, s| {
+            if s.seen_at != now_ms && s.stale_at.is_none() {
                 s.stale_at = Some(now_ms);
             }
             while s.samples.front().is_some_and(|f| f.0 < cutoff) {
@@ -144,68 +229,52 @@ fn labels(name: &str, p: &PodTraffic, extra: &[(&str, String)]) -> Labels {
 
 /// Every series one pod exposes, with its current value.
 pub fn pod_samples(p: &PodTraffic) -> Vec<(Labels, f64)> {
+    pod_series(p).into_iter().zip(pod_values(p)).collect()
+}
+
+/// The label sets of every series one pod exposes, in `pod_values` order.
+pub fn pod_series(p: &PodTraffic) -> Vec<Labels> {
+    let container = [("container", p.app.clone())];
+    let mut out = vec![
+        labels("http_requests_total", p, &[("code", "200".into())]),
+        labels("http_requests_total", p, &[("code", "500".into())]),
+        labels("http_request_duration_seconds_sum", p, &[]),
+        labels("http_request_duration_seconds_count", p, &[]),
+        labels("container_cpu_usage_seconds_total", p, &container),
+        labels("container_memory_working_set_bytes", p, &container),
+        labels("kube_pod_container_status_restarts_total", p, &container),
+        labels("kube_pod_status_ready", p, &[("condition", "true".into())]),
+    ];
+    for b in LATENCY_BUCKETS.iter().copied().chain([f64::INFINITY]) {
+        out.push(labels(
+            "http_request_duration_seconds_bucket",
+            p,
+            &[("le", le_label(b))],
+        ));
+    }
+    out
+}
+
+/// The current value of every series one pod exposes, in `pod_series` order (no labels built: a
+/// backfill reads thousands of pods at hundreds of moments).
+pub fn pod_values(p: &PodTraffic) -> Vec<f64> {
     let ok = (p.requests_total - p.errors_total).max(0.0);
     let mut out = vec![
-        (
-            labels("http_requests_total", p, &[("code", "200".into())]),
-            ok,
-        ),
-        (
-            labels("http_requests_total", p, &[("code", "500".into())]),
-            p.errors_total,
-        ),
-        (
-            labels("http_request_duration_seconds_sum", p, &[]),
-            p.latency_sum_seconds,
-        ),
-        (
-            labels("http_request_duration_seconds_count", p, &[]),
-            p.requests_total,
-        ),
-        (
-            labels(
-                "container_cpu_usage_seconds_total",
-                p,
-                &[("container", p.app.clone())],
-            ),
-            p.cpu_seconds_total,
-        ),
-        (
-            labels(
-                "container_memory_working_set_bytes",
-                p,
-                &[("container", p.app.clone())],
-            ),
-            p.memory_bytes,
-        ),
-        (
-            labels(
-                "kube_pod_container_status_restarts_total",
-                p,
-                &[("container", p.app.clone())],
-            ),
-            f64::from(p.restarts),
-        ),
-        (
-            labels("kube_pod_status_ready", p, &[("condition", "true".into())]),
-            if p.ready { 1.0 } else { 0.0 },
-        ),
+        ok,
+        p.errors_total,
+        p.latency_sum_seconds,
+        p.requests_total,
+        p.cpu_seconds_total,
+        p.memory_bytes,
+        f64::from(p.restarts),
+        if p.ready { 1.0 } else { 0.0 },
     ];
-    let bounds = LATENCY_BUCKETS.iter().copied().chain([f64::INFINITY]);
-    for (i, b) in bounds.enumerate() {
-        let count = if b.is_infinite() {
+    for i in 0..=LATENCY_BUCKETS.len() {
+        out.push(if i == LATENCY_BUCKETS.len() {
             p.requests_total
         } else {
             p.latency_bucket_counts.get(i).copied().unwrap_or(0.0)
-        };
-        out.push((
-            labels(
-                "http_request_duration_seconds_bucket",
-                p,
-                &[("le", le_label(b))],
-            ),
-            count,
-        ));
+        });
     }
     out
 }
@@ -236,6 +305,39 @@ pub(crate) mod tests_support {
 mod tests {
     use super::tests_support::pod;
     use super::*;
+
+    #[test]
+    fn each_series_has_its_own_value() {
+        let mut p = pod("a", 100.0);
+        p.restarts = 2;
+        let v = |name: &str, extra: (&str, &str)| {
+            pod_samples(&p)
+                .into_iter()
+                .find(|(l, _)| {
+                    l["__name__"] == name && (extra.0.is_empty() || l[extra.0] == extra.1)
+                })
+                .map(|x| x.1)
+        };
+        assert_eq!(v("http_requests_total", ("code", "200")), Some(90.0));
+        assert_eq!(v("http_requests_total", ("code", "500")), Some(10.0));
+        assert_eq!(v("http_request_duration_seconds_sum", ("", "")), Some(1.0));
+        assert_eq!(
+            v("http_request_duration_seconds_count", ("", "")),
+            Some(100.0)
+        );
+        assert_eq!(
+            v("http_request_duration_seconds_bucket", ("le", "+Inf")),
+            Some(100.0)
+        );
+        assert_eq!(v("container_cpu_usage_seconds_total", ("", "")), Some(1.0));
+        assert_eq!(v("container_memory_working_set_bytes", ("", "")), Some(1e8));
+        assert_eq!(
+            v("kube_pod_container_status_restarts_total", ("", "")),
+            Some(2.0)
+        );
+        assert_eq!(v("kube_pod_status_ready", ("condition", "true")), Some(1.0));
+        assert_eq!(pod_samples(&p).len(), 8 + LATENCY_BUCKETS.len() + 1);
+    }
 
     #[test]
     fn ring_is_bounded_and_pods_go_stale() {

@@ -313,6 +313,10 @@ impl TrafficSource for World {
         self.traffic()
     }
 
+    fn pods_at(&self, at_ms: i64) -> Vec<PodTraffic> {
+        self.inner.traffic.snapshot_at(at_ms)
+    }
+
     fn pod(&self, namespace: &str, pod: &str) -> Option<PodTraffic> {
         self.inner
             .traffic

@@ -1,10 +1,12 @@
 //! Per-pod traffic kept by the world: request rate per app (base, daily-ish wave, gentle noise),
 //! 5xx ratio (high for bad images and their siblings), a latency histogram, CPU and memory.
-//! Counters are integrals computed on read from closed forms, so nothing ticks.
+//! Counters are integrals computed on read from closed forms, so nothing ticks. Each pod also keeps
+//! its state changes of the last `HISTORY_SECS` (and removed pods linger that long), so its figures
+//! can be read as of any recent past moment (`snapshot_at`, the simulated Prometheus's backfill).
 use super::model::Key;
 use super::rollout::fnv32a;
-use crate::demo::traffic::{LATENCY_BUCKETS, PodTraffic};
-use std::collections::HashMap;
+use crate::demo::traffic::{HISTORY_SECS, LATENCY_BUCKETS, PodTraffic};
+use std::collections::{HashMap, VecDeque};
 use std::f64::consts::PI;
 use std::sync::Mutex;
 
@@ -68,6 +70,21 @@ struct Acc {
     cpu: f64,
 }
 
+/// A pod's state during one past stretch: from `acc.at_ms` until the next stretch (or the current).
+#[derive(Debug, Clone)]
+struct Seg {
+    acc: Acc,
+    ready: bool,
+    degraded: bool,
+    restarts: i32,
+}
+
+/// How long state changes and removed pods are remembered, ms.
+const HISTORY_MS: i64 = HISTORY_SECS * 1000;
+/// At most this many removed pods are remembered (the oldest go first): a bound even when a fast
+/// clock churns pods.
+const GONE_MAX: usize = 20_000;
+
 #[derive(Debug, Clone)]
 struct Entry {
     ns: String,
@@ -80,7 +97,11 @@ struct Entry {
     restarts: i32,
     base: f64,
     phase: f64,
+    /// The current stretch starts at `acc.at_ms`.
     acc: Acc,
+    started_ms: i64,
+    /// Earlier stretches within `HISTORY_MS`, oldest first.
+    past: Vec<Seg>,
 }
 
 impl Entry {
@@ -151,6 +172,57 @@ impl Entry {
     fn accumulate(&mut self, now_ms: i64) {
         self.acc = self.at(now_ms);
     }
+
+    /// Closes the current stretch at `now_ms` (remembered in `past`), then applies `f`.
+    fn change(&mut self, now_ms: i64, f: impl FnOnce(&mut Entry)) {
+        if now_ms > self.acc.at_ms {
+            self.past.push(Seg {
+                acc: self.acc.clone(),
+                ready: self.ready,
+                degraded: self.degraded,
+                restarts: self.restarts,
+            });
+            self.accumulate(now_ms);
+            // Forget stretches that ended before the remembered history.
+            let cutoff = now_ms - HISTORY_MS;
+            let ends: Vec<i64> = self.past.iter().skip(1).map(|s| s.acc.at_ms).collect();
+            let stale = ends
+                .iter()
+                .chain([&self.acc.at_ms])
+                .take_while(|end| **end <= cutoff)
+                .count();
+            self.past.drain(..stale);
+        }
+        f(self);
+    }
+
+    /// The pod's figures as of `t_ms` (None when it was not running then or that is forgotten).
+    fn figures_at(&self, t_ms: i64) -> Option<PodTraffic> {
+        if t_ms < self.started_ms {
+            return None;
+        }
+        if t_ms >= self.acc.at_ms {
+            return Some(figures(self, t_ms));
+        }
+        let i = self.past.partition_point(|s| s.acc.at_ms <= t_ms);
+        let seg = self.past.get(i.checked_sub(1)?)?;
+        let then = Entry {
+            ns: self.ns.clone(),
+            pod: self.pod.clone(),
+            app: self.app.clone(),
+            image: self.image.clone(),
+            bad: self.bad,
+            degraded: seg.degraded,
+            ready: seg.ready,
+            restarts: seg.restarts,
+            base: self.base,
+            phase: self.phase,
+            acc: seg.acc.clone(),
+            started_ms: self.started_ms,
+            past: Vec::new(),
+        };
+        Some(figures(&then, t_ms))
+    }
 }
 
 /// The traffic state of every running pod; the controller updates it, monitoring reads it.
@@ -164,6 +236,8 @@ struct Inner {
     pods: HashMap<Key, Entry>,
     /// Running bad pods per (namespace, app).
     bad: HashMap<(String, String), usize>,
+    /// Pods removed within `HISTORY_MS` (at most `GONE_MAX`), with when, oldest first.
+    gone: VecDeque<(Entry, i64)>,
 }
 
 impl TrafficTable {
@@ -205,6 +279,8 @@ impl TrafficTable {
                     buckets: vec![0.0; LATENCY_BUCKETS.len()],
                     ..Acc::default()
                 },
+                started_ms: now_ms,
+                past: Vec::new(),
             };
             g.pods.insert(k.clone(), e);
             if bad {
@@ -220,19 +296,29 @@ impl TrafficTable {
     pub fn set_state(&self, k: &Key, ready: bool, restarts: i32, now_ms: i64) {
         self.with(|g| {
             if let Some(e) = g.pods.get_mut(k) {
-                e.accumulate(now_ms);
-                e.ready = ready;
-                e.restarts = restarts;
+                e.change(now_ms, |e| {
+                    e.ready = ready;
+                    e.restarts = restarts;
+                });
             }
         });
     }
 
     pub fn remove(&self, k: &Key, now_ms: i64) {
         self.with(|g| {
-            if let Some(e) = g.pods.remove(k)
-                && e.bad
+            let Some(e) = g.pods.remove(k) else {
+                return;
+            };
+            let bad = e.bad.then(|| (e.ns.clone(), e.app.clone()));
+            g.gone.push_back((e, now_ms));
+            while g.gone.len() > GONE_MAX
+                || g.gone
+                    .front()
+                    .is_some_and(|(_, at)| *at <= now_ms - HISTORY_MS)
             {
-                let app_key = (e.ns.clone(), e.app.clone());
+                g.gone.pop_front();
+            }
+            if let Some(app_key) = bad {
                 let n = g.bad.entry(app_key.clone()).or_insert(1);
                 *n = n.saturating_sub(1);
                 if *n == 0 {
@@ -248,6 +334,22 @@ impl TrafficTable {
     pub fn snapshot(&self, now_ms: i64) -> Vec<PodTraffic> {
         self.with(|g| {
             let mut out: Vec<PodTraffic> = g.pods.values().map(|e| figures(e, now_ms)).collect();
+            out.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
+            out
+        })
+    }
+
+    /// The figures of every pod running at `at_ms`, as of then, for a moment within the last
+    /// `HISTORY_SECS` (earlier moments lack what was forgotten).
+    pub fn snapshot_at(&self, at_ms: i64) -> Vec<PodTraffic> {
+        self.with(|g| {
+            let live = g.pods.values().filter_map(|e| e.figures_at(at_ms));
+            let gone = g
+                .gone
+                .iter()
+                .filter(|(_, ended)| at_ms < *ended)
+                .filter_map(|(e, _)| e.figures_at(at_ms));
+            let mut out: Vec<PodTraffic> = live.chain(gone).collect();
             out.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
             out
         })
@@ -305,8 +407,7 @@ fn figures(e: &Entry, now_ms: i64) -> PodTraffic {
 fn set_degraded(g: &mut Inner, app_key: &(String, String), degraded: bool, now_ms: i64) {
     for e in g.pods.values_mut() {
         if !e.bad && e.ns == app_key.0 && e.app == app_key.1 && e.degraded != degraded {
-            e.accumulate(now_ms);
-            e.degraded = degraded;
+            e.change(now_ms, |e| e.degraded = degraded);
         }
     }
 }
