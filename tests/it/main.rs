@@ -6,6 +6,7 @@ mod support;
 
 mod alertmanager;
 mod bench_guard;
+mod bytes_guard;
 mod ci_github;
 mod ci_gitlab;
 mod ci_jenkins;
