@@ -93,9 +93,7 @@ fn without_the_loops_deferral_the_panes_follow_every_move() {
     assert_eq!(metrics_selection(&cmds).len(), 1);
 }
 
-#[test]
-fn ci_runs_are_kept_for_watched_apps_and_the_shown_one_only() {
-    use crate::backend::pipelines::PipelineEvent;
+fn app_with_ci() -> App {
     let mut config = fixtures::config();
     config.ci = toml::from_str(
         r#"
@@ -111,6 +109,35 @@ fn ci_runs_are_kept_for_watched_apps_and_the_shown_one_only() {
     for msg in estate() {
         app.update(msg);
     }
+    app
+}
+
+#[test]
+fn an_app_without_a_pipeline_shows_no_runs_and_the_ci_source_stays_healthy() {
+    use crate::backend::pipelines::PipelineEvent;
+    use crate::model::{SourceHealth, SourceId};
+    let mut app = app_with_ci();
+    app.update(Msg::Pipelines(PipelineEvent::NoPipeline {
+        app: "api".into(),
+        error: "not found: Not Found".into(),
+    }));
+    let runs = app.overview.runs.get("api").expect("api's runs");
+    assert_eq!(runs.value.as_deref().map(<[_]>::len), Some(0));
+    assert!(runs.error.is_none());
+    assert!(
+        !matches!(
+            app.sources.get(&SourceId::Ci),
+            Some(SourceHealth::Stale { .. })
+        ),
+        "a 404 for one app is not a CI outage"
+    );
+    assert!(!app.sources.any_stale());
+}
+
+#[test]
+fn ci_runs_are_kept_for_watched_apps_and_the_shown_one_only() {
+    use crate::backend::pipelines::PipelineEvent;
+    let mut app = app_with_ci();
     for name in ["api", "web", "gone-app"] {
         app.update(Msg::Pipelines(PipelineEvent::Runs {
             app: name.into(),

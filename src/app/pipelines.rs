@@ -48,6 +48,15 @@ impl App {
                     self.dirty = true;
                 }
             }
+            PipelineEvent::NoPipeline { app, error } => {
+                tracing::debug!(%app, %error, "no pipeline");
+                let f = self.overview.runs.entry(app.clone()).or_default();
+                if f.value.as_deref().is_none_or(|r| !r.is_empty()) || f.error.is_some() {
+                    f.set(Vec::new().into(), now);
+                    self.overview.markers.ci_failed.remove(&app);
+                    self.dirty = true;
+                }
+            }
             PipelineEvent::Failed { app, error } => {
                 let f = self.overview.runs.entry(app.clone()).or_default();
                 f.fail(error.clone());

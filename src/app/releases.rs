@@ -8,8 +8,11 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Releases {
     pub board: Board,
-    /// Lowercased app names, parallel to `board.rows` (filtering allocates nothing per key).
+    /// Lowercased app names, parallel to `board.rows` (filtering allocates nothing per key); built
+    /// on the first filter key after a board change, not per snapshot (a storm at 10,000 apps
+    /// installs boards many times a second, mostly with no filter typed).
     names: Vec<String>,
+    names_stale: bool,
     /// Indices into `board.rows` that match the filter, in board order.
     pub visible: Vec<usize>,
     pub filter: String,
@@ -31,12 +34,12 @@ impl Releases {
     pub fn set_board(&mut self, board: Board) -> bool {
         if same_shown(&self.board, &board) {
             // Keep timestamps such as fetched_at current without a redraw.
-            self.board = board;
+            discard(std::mem::replace(&mut self.board, board));
             return false;
         }
         let app = self.selected_app().map(str::to_string);
-        self.names = board.rows.iter().map(|r| r.app.to_lowercase()).collect();
-        self.board = board;
+        discard(std::mem::replace(&mut self.board, board));
+        self.names_stale = true;
         self.env = self.env.min(self.board.envs.len().saturating_sub(1));
         self.refilter(app.as_deref());
         true
@@ -45,14 +48,27 @@ impl Releases {
     /// Recomputes `visible`, keeping `keep` selected when it still matches.
     fn refilter(&mut self, keep: Option<&str>) {
         let needle = self.filter.to_lowercase();
-        self.visible = self
-            .names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| !self.retired.contains(n.as_str()))
-            .filter(|(_, n)| needle.is_empty() || n.contains(&needle))
-            .map(|(i, _)| i)
-            .collect();
+        if needle.is_empty() && self.retired.is_empty() {
+            self.visible = (0..self.board.rows.len()).collect();
+        } else {
+            if self.names_stale || self.names.len() != self.board.rows.len() {
+                self.names = self
+                    .board
+                    .rows
+                    .iter()
+                    .map(|r| r.app.to_lowercase())
+                    .collect();
+                self.names_stale = false;
+            }
+            self.visible = self
+                .names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !self.retired.contains(n.as_str()))
+                .filter(|(_, n)| needle.is_empty() || n.contains(&needle))
+                .map(|(i, _)| i)
+                .collect();
+        }
         self.selected = keep
             .and_then(|app| {
                 self.visible
@@ -136,6 +152,17 @@ impl Releases {
 }
 
 /// Whether two boards look the same on screen (everything but fetch times).
+/// Frees a replaced board off the UI task: at 10,000 apps it is ~100,000 allocations, milliseconds
+/// a key would otherwise wait for. Without a runtime (unit tests) it is dropped here.
+fn discard(board: Board) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) if board.rows.len() >= 1000 => {
+            rt.spawn_blocking(move || drop(board));
+        }
+        _ => drop(board),
+    }
+}
+
 fn same_shown(a: &Board, b: &Board) -> bool {
     a.rows == b.rows
         && a.envs.len() == b.envs.len()

@@ -27,6 +27,12 @@ pub enum PipelineEvent {
         app: String,
         error: String,
     },
+    /// The provider has no pipeline for `app` (404 for its repo, job or project): the app has no
+    /// runs to show; the CI source itself is fine.
+    NoPipeline {
+        app: String,
+        error: String,
+    },
     /// The detail of the run opened with `PipelinesHandle::open`.
     Detail {
         run: RunRef,
@@ -158,12 +164,12 @@ async fn poll_app(
     }
     if let Some(e) = error {
         st.last_runs.remove(app);
-        let _ = tx
-            .send(PipelineEvent::Failed {
-                app: app.to_string(),
-                error: e.to_string(),
-            })
-            .await;
+        let (app, error) = (app.to_string(), e.to_string());
+        let event = match e {
+            CiError::NotFound(_) => PipelineEvent::NoPipeline { app, error },
+            _ => PipelineEvent::Failed { app, error },
+        };
+        let _ = tx.send(event).await;
         return Err(e);
     }
     let runs: Arc<[Pipeline]> = runs.into();
