@@ -114,19 +114,26 @@ pub fn render_alerts(frame: &mut Frame, area: Rect, data: &AlertsPaneData, color
         )));
     }
     // A plan of rows first (cheap), lines only for the rows that fit: the stale banner stays on top.
-    let mut rows: Vec<Row> = Vec::with_capacity(alerts.len() + 8);
+    let mut rows: Vec<Row> = Vec::with_capacity(alerts.len() * 2 + 8);
     let mut heading = None;
     let mut selected_row = None;
+    // A narrow pane (three panes side by side at 120 columns) gives each alert two lines: its name
+    // whole on the first, where and what on the second, instead of three truncated columns.
+    let narrow = w < NARROW_BELOW;
     for (i, a) in alerts.iter().enumerate() {
         let sev = a.severity();
         if heading != Some(sev) {
             rows.push(Row::Heading(sev));
             heading = Some(sev);
         }
-        if data.selected == Some(i) {
-            selected_row = Some(rows.len());
+        let selected = data.selected == Some(i);
+        rows.push(Row::Alert(a, selected));
+        if narrow {
+            rows.push(Row::AlertMore(a, selected));
         }
-        rows.push(Row::Alert(a, data.selected == Some(i)));
+        if selected {
+            selected_row = Some(rows.len() - 1);
+        }
     }
     let silences = visible_silences(snap, data.app.as_deref());
     if !silences.is_empty() {
@@ -148,7 +155,9 @@ pub fn render_alerts(frame: &mut Frame, area: Rect, data: &AlertsPaneData, color
                     style(colors, color).add_modifier(Modifier::BOLD),
                 ))
             }
+            Row::Alert(a, selected) if narrow => alert_name_line(a, data, w, colors, *selected),
             Row::Alert(a, selected) => alert_line(a, data, w, colors, *selected),
+            Row::AlertMore(a, selected) => alert_more_line(a, w, colors, *selected),
             Row::SilencesHeading(n) => Line::from(Span::styled(
                 cell(&format!("SILENCES ({n})"), w),
                 style(colors, Color::Blue).add_modifier(Modifier::BOLD),
@@ -166,6 +175,8 @@ enum Row<'a> {
     Heading(&'a str),
     /// The alert and whether it is selected.
     Alert(&'a Alert, bool),
+    /// A narrow pane's second line of an alert: target and summary.
+    AlertMore(&'a Alert, bool),
     SilencesHeading(usize),
     Silence(&'a Silence),
 }
@@ -187,6 +198,95 @@ fn fit(rows: usize, height: usize, selected: Option<usize>) -> (std::ops::Range<
     (skip..skip + shown, rows - skip - shown)
 }
 
+/// Panes narrower than this show each alert on two lines.
+const NARROW_BELOW: usize = 60;
+
+/// The symbol and colour of an alert's state: ! firing (red when critical), ~ silenced/inhibited.
+fn state_symbol(a: &Alert) -> (&'static str, Color) {
+    if a.is_suppressed() {
+        ("~", Color::DarkGray)
+    } else if severity_rank(a.severity()) == 0 {
+        ("!", Color::Red)
+    } else {
+        ("!", Color::Yellow)
+    }
+}
+
+fn suppressed_style(a: &Alert, colors: bool) -> Style {
+    if a.is_suppressed() {
+        style(colors, Color::DarkGray)
+    } else {
+        Style::default()
+    }
+}
+
+fn reverse_if(mut spans: Vec<Span<'static>>, selected: bool, colors: bool) -> Line<'static> {
+    if selected && colors {
+        for s in &mut spans {
+            s.style = s.style.add_modifier(Modifier::REVERSED);
+        }
+    }
+    Line::from(spans)
+}
+
+/// First line of an alert in a narrow pane: marker, state, the whole name (as room allows), age.
+fn alert_name_line(
+    a: &Alert,
+    data: &AlertsPaneData,
+    w: usize,
+    colors: bool,
+    selected: bool,
+) -> Line<'static> {
+    let (sym, sym_color) = state_symbol(a);
+    let marker = if selected { "▸" } else { " " };
+    let age_s = age(data.now, a.starts_at);
+    let name_w = w.saturating_sub(3 + 1 + 4).max(4);
+    let dim = suppressed_style(a, colors);
+    let spans = vec![
+        Span::raw(marker.to_string()),
+        Span::styled(
+            format!("{sym} "),
+            style(colors, sym_color).add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(format!("{} ", pad(a.name(), name_w)), dim),
+        Span::styled(format!("{age_s:>4}"), dim),
+    ];
+    reverse_if(spans, selected, colors)
+}
+
+/// Second line of an alert in a narrow pane: app, namespace, then the state and summary.
+fn alert_more_line(a: &Alert, w: usize, colors: bool, selected: bool) -> Line<'static> {
+    let state = suppression(a);
+    let summary = if state.is_empty() {
+        a.summary().to_string()
+    } else {
+        format!("[{state}] {}", a.summary())
+    };
+    let text = format!("   {} {} · {summary}", a.label("app"), a.label("namespace"));
+    let spans = vec![Span::styled(
+        cell(&text, w),
+        suppressed_style(a, colors).add_modifier(Modifier::DIM),
+    )];
+    reverse_if(spans, selected, colors)
+}
+
+/// "silenced by <ids>", "inhibited", or "" for a firing alert.
+fn suppression(a: &Alert) -> String {
+    if !a.is_suppressed() {
+        return String::new();
+    }
+    if a.status.silenced_by.is_empty() {
+        return "inhibited".to_string();
+    }
+    let ids: Vec<&str> = a
+        .status
+        .silenced_by
+        .iter()
+        .map(|id| id.get(..8).unwrap_or(id))
+        .collect();
+    format!("silenced by {}", ids.join(","))
+}
+
 fn alert_line<'a>(
     a: &Alert,
     data: &AlertsPaneData,
@@ -194,35 +294,14 @@ fn alert_line<'a>(
     colors: bool,
     selected: bool,
 ) -> Line<'a> {
-    let suppressed = a.is_suppressed();
     // Symbols carry the state without colour: ! firing, ~ silenced or inhibited.
-    let (sym, sym_color) = if suppressed {
-        ("~", Color::DarkGray)
-    } else if severity_rank(a.severity()) == 0 {
-        ("!", Color::Red)
-    } else {
-        ("!", Color::Yellow)
-    };
+    let (sym, sym_color) = state_symbol(a);
     let marker = if selected { "▸" } else { " " };
     let name_w = 16.min(w / 4).max(4);
     let target = format!("{} {}", a.label("app"), a.label("namespace"));
     let target_w = 18.min(w / 4).max(4);
     let age_s = age(data.now, a.starts_at);
-    let state = if suppressed {
-        if a.status.silenced_by.is_empty() {
-            "inhibited".to_string()
-        } else {
-            let ids: Vec<&str> = a
-                .status
-                .silenced_by
-                .iter()
-                .map(|id| id.get(..8).unwrap_or(id))
-                .collect();
-            format!("silenced by {}", ids.join(","))
-        }
-    } else {
-        String::new()
-    };
+    let state = suppression(a);
     let fixed = 3 + name_w + 1 + target_w + 1 + 4 + 1;
     let rest = w.saturating_sub(fixed);
     let tail = if state.is_empty() {
@@ -230,12 +309,8 @@ fn alert_line<'a>(
     } else {
         format!("[{state}] {}", a.summary())
     };
-    let dim = if suppressed {
-        style(colors, Color::DarkGray)
-    } else {
-        Style::default()
-    };
-    let mut spans = vec![
+    let dim = suppressed_style(a, colors);
+    let spans = vec![
         Span::raw(marker.to_string()),
         Span::styled(
             format!("{sym} "),
@@ -246,12 +321,7 @@ fn alert_line<'a>(
         Span::styled(format!("{age_s:>4} "), dim),
         Span::styled(cell(&tail, rest), dim),
     ];
-    if selected && colors {
-        for s in &mut spans {
-            s.style = s.style.add_modifier(Modifier::REVERSED);
-        }
-    }
-    Line::from(spans)
+    reverse_if(spans, selected, colors)
 }
 
 fn silence_line<'a>(s: &Silence, now: Timestamp, w: usize, colors: bool) -> Line<'a> {

@@ -332,6 +332,24 @@ fn alerts_pane_scrolls_to_the_selected_alert() {
 }
 
 #[test]
+fn a_narrow_alerts_pane_shows_whole_names_on_two_lines() {
+    // The pane's width at 120 columns, three panes side by side.
+    let mut data = alerts_data(
+        Some(fresh(Some(Arc::new(alerts_snapshot())), Some(ago(1)), None)),
+        None,
+    );
+    data.selected = Some(2);
+    let (text, _) = draw(38, 12, |f| render_alerts(f, f.area(), &data, false));
+    insta::assert_snapshot!("alerts_narrow", text);
+    for name in ["HighErrorRate", "PodCrashLooping"] {
+        assert!(text.contains(name), "{name} cut in:\n{text}");
+    }
+    assert!(text.contains("web shop-blue · Pod web-7d4b9c"), "{text}");
+    assert!(text.contains("▸! PodCrashLooping"), "{text}");
+    assert!(!text.contains('\u{1b}'));
+}
+
+#[test]
 fn ten_thousand_alerts_render_quickly() {
     let mut snap = alerts_snapshot();
     let base = snap.alerts[0].clone();
