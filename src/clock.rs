@@ -9,8 +9,11 @@ pub enum Clock {
     /// A clock that only moves when told (tests, snapshots).
     Manual(Arc<Mutex<Timestamp>>),
     /// Another clock, such as the simulated estate's (which may run faster or be paused), so ages
-    /// and metric windows agree with the data.
-    Source(Arc<dyn Fn() -> Timestamp + Send + Sync>),
+    /// and metric windows agree with the data. `rate`: its seconds per wall second (0 = paused).
+    Source {
+        now: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+        rate: Arc<dyn Fn() -> f64 + Send + Sync>,
+    },
 }
 
 impl std::fmt::Debug for Clock {
@@ -18,7 +21,7 @@ impl std::fmt::Debug for Clock {
         match self {
             Clock::System => f.write_str("Clock::System"),
             Clock::Manual(t) => f.debug_tuple("Clock::Manual").field(t).finish(),
-            Clock::Source(_) => f.write_str("Clock::Source"),
+            Clock::Source { .. } => f.write_str("Clock::Source"),
         }
     }
 }
@@ -32,7 +35,19 @@ impl Clock {
         match self {
             Clock::System => Timestamp::now(),
             Clock::Manual(t) => t.lock().map(|t| *t).unwrap_or(Timestamp::UNIX_EPOCH),
-            Clock::Source(f) => f(),
+            Clock::Source { now, .. } => now(),
+        }
+    }
+
+    /// How long to sleep on the wall clock until this clock has moved `ahead`; `None` when it is
+    /// paused (it will not get there by waiting). A manual clock counts as the wall clock.
+    pub fn wall_wait(&self, ahead: std::time::Duration) -> Option<std::time::Duration> {
+        match self {
+            Clock::System | Clock::Manual(_) => Some(ahead),
+            Clock::Source { rate, .. } => {
+                let rate = rate();
+                (rate.is_finite() && rate > 0.0).then(|| ahead.div_f64(rate))
+            }
         }
     }
 
@@ -71,6 +86,30 @@ pub fn next_age_change(now: Timestamp, then: Timestamp) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_faster_clock_wakes_sooner_and_a_paused_one_not_at_all() {
+        let at = Timestamp::UNIX_EPOCH;
+        let fast = Clock::Source {
+            now: Arc::new(move || at),
+            rate: Arc::new(|| 60.0),
+        };
+        assert_eq!(
+            fast.wall_wait(Duration::from_secs(60)),
+            Some(Duration::from_secs(1))
+        );
+        let paused = Clock::Source {
+            now: Arc::new(move || at),
+            rate: Arc::new(|| 0.0),
+        };
+        assert_eq!(paused.wall_wait(Duration::from_secs(60)), None);
+        assert_eq!(
+            Clock::System.wall_wait(Duration::from_secs(5)),
+            Some(Duration::from_secs(5))
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -117,9 +117,19 @@ async fn dispatch(cli: cli::Cli) -> color_eyre::Result<u8> {
             let config = demo.write_config(&dir)?;
             // The console reads the estate's clock: ages and metric windows follow --speed/--paused.
             let world_clock = demo.world().clock().clone();
+            let rate_clock = world_clock.clone();
             let console = tui::ConsoleOptions {
                 read_only: cli.read_only,
-                clock: clock::Clock::Source(std::sync::Arc::new(move || world_clock.now())),
+                clock: clock::Clock::Source {
+                    now: std::sync::Arc::new(move || world_clock.now()),
+                    rate: std::sync::Arc::new(move || {
+                        if rate_clock.is_paused() {
+                            0.0
+                        } else {
+                            rate_clock.speed()
+                        }
+                    }),
+                },
                 ..Default::default()
             };
             let result = tui::run_console(config, console).await;

@@ -123,9 +123,10 @@ pub fn age_instant(app: &App, now: Instant) -> Option<Instant> {
         (Some(a), Some(b)) => a.min(b),
         (a, b) => a.or(b)?,
     };
-    let wall_now = app.clock.now();
-    let wait = deadline.duration_since(wall_now);
-    let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
+    let clock_now = app.clock.now();
+    let ahead = Duration::try_from(deadline.duration_since(clock_now)).unwrap_or(Duration::ZERO);
+    // The demo's clock may run faster than the wall (`--speed`) or stand still (`--paused`).
+    let wait = app.clock.wall_wait(ahead)?;
     Some(now + wait + AGE_MARGIN)
 }
 
