@@ -47,10 +47,38 @@ pub fn seeded_registry(scale: Option<usize>) -> SimRegistry {
     for app in app_names(scale) {
         let repo = format!("{REPOSITORY_PREFIX}{app}");
         for tag in estate::tags(&app) {
+            if scale.is_none() && (app.as_str(), tag.as_str()) == (MOVED.1, MOVED.2) {
+                // Built once (what production was promoted with, by digest), then pushed again
+                // under the same tag: the board marks the cell ⇄ (the tag moved since).
+                reg.push_image(&repo, &tag, &moved_first_label());
+            }
             reg.push_image(&repo, &tag, &format!("{repo}:{tag} (seeded)"));
         }
     }
     reg
+}
+
+/// The default estate's moved tag: (namespace, app, tag) — production's worker runs `1.0.0` pinned
+/// to the digest of its first build; the registry's `1.0.0` was rebuilt afterwards.
+const MOVED: (&str, &str, &str) = (estate::PRODUCTION_NS, "worker", "1.0.0");
+
+fn moved_first_label() -> String {
+    format!("{REPOSITORY_PREFIX}{}:{} (first build)", MOVED.1, MOVED.2)
+}
+
+/// The world's pins for `seeded_registry`'s estate: the Deployment running the moved tag by the
+/// digest it was promoted with.
+pub fn seeded_pins(scale: Option<usize>) -> Vec<(String, String, String)> {
+    if scale.is_some() {
+        return Vec::new();
+    }
+    let (ns, app, tag) = MOVED;
+    let digest = SimRegistry::image_digest(&moved_first_label());
+    vec![(
+        ns.to_string(),
+        app.to_string(),
+        format!("{}@{digest}", estate::image(app, tag)),
+    )]
 }
 
 /// Resolves an image reference to the digest `registry` holds for its repository and tag (the host
@@ -249,5 +277,25 @@ mod tests {
         );
         assert!(reg.tags("shop/api").contains(&"2.2.0".to_string()));
         assert_eq!(seeded_registry(Some(2)).tags("shop/app-0002").len(), 3);
+    }
+
+    #[test]
+    fn production_worker_runs_a_tag_that_moved_since() {
+        let reg = seeded_registry(None);
+        let pins = seeded_pins(None);
+        let [(ns, app, image)] = &pins[..] else {
+            panic!("one pin expected: {pins:?}");
+        };
+        assert_eq!(
+            (ns.as_str(), app.as_str()),
+            (estate::PRODUCTION_NS, "worker")
+        );
+        let (reference, pinned) = image.split_once('@').expect("tag@digest");
+        assert!(reference.ends_with("/worker:1.0.0"), "{image}");
+        let now = reg.digest("shop/worker", "1.0.0").expect("the tag exists");
+        assert_ne!(now, pinned, "the tag must point elsewhere now");
+        assert!(pinned.starts_with("sha256:"));
+        // A scaled estate has no pins.
+        assert!(seeded_pins(Some(3)).is_empty());
     }
 }

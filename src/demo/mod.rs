@@ -120,6 +120,11 @@ impl Demo {
             // With CI running, CI makes develop's new builds.
             life_every_s: if opts.extras { 0 } else { opts.life_every_s },
             digest_of: registry.as_ref().map(estate_servers::digest_resolver),
+            pins: if registry.is_some() {
+                estate_servers::seeded_pins(opts.scale)
+            } else {
+                Vec::new()
+            },
         };
         let world = World::start(store.clone(), clock, logs.clone(), &wopts).await;
         let extras =

@@ -43,6 +43,19 @@ impl SimRegistry {
         }
     }
 
+    /// The digest `push_image` gives an image labelled `label` (the same label, the same digest).
+    pub fn image_digest(label: &str) -> String {
+        let config = image_config(label);
+        let cfg_digest = sha256_digest(&config);
+        let layer_digest = sha256_digest(EMPTY_GZIP);
+        sha256_digest(&oci_manifest(
+            &cfg_digest,
+            config.len(),
+            &layer_digest,
+            EMPTY_GZIP.len(),
+        ))
+    }
+
     /// Stores a small OCI image (config labelled `label`) under `repo:tag`; returns its digest.
     pub fn push_image(&self, repo: &str, tag: &str, label: &str) -> String {
         let config = image_config(label);

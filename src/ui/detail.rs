@@ -52,9 +52,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let history = d.history.value.as_ref().map_or(0, Vec::len);
     let pods = d.pod_count();
     let events = d.events.value.as_ref().map_or(0, Vec::len);
+    let moved = moved_tag_note(app, d);
     // Desired heights (section title + rows), granted in priority order; events take the rest.
     let want = [
-        2,
+        2 + usize::from(moved.is_some()),
         1 + conditions.max(1),
         1 + history.clamp(1, 5),
         2 + pods.max(1),
@@ -79,13 +80,38 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         })
         .collect();
 
-    frame.render_widget(Paragraph::new(summary(d, theme, now, w)), rects[0]);
+    let mut head = summary(d, theme, now, w);
+    if let Some(note) = moved {
+        head.push(Line::styled(cell(&note, w), theme.warning()));
+    }
+    frame.render_widget(Paragraph::new(head), rects[0]);
     render_conditions(d, theme, now, frame, rects[1]);
     let focused = app.focus == Pane::Detail;
     let hint = focused.then(|| history_hint(&app.keymap)).flatten();
     render_history(d, theme, now, frame, rects[2], focused, hint);
     render_pods(d, theme, now, frame, rects[3], focused);
     render_events(d, theme, now, frame, rects[4]);
+}
+
+/// Says so when the Deployment runs a tag pinned to a digest and the registry's tag now points
+/// elsewhere (the board's ⇄): a redeploy of "the same tag" would change what runs.
+fn moved_tag_note(app: &App, d: &Detail) -> Option<String> {
+    let image = d.view.as_ref()?.primary_image()?;
+    let (repo, tag, running) = crate::app::image_key(image)?;
+    let now = app.overview.markers.tag_digests.get(&repo)?.get(&tag)?;
+    (now != &running).then(|| {
+        format!(
+            "{} tag {tag} has moved: the registry serves {} now, this runs {}",
+            crate::ui::board::SYM_TAG_MOVED,
+            short_digest(now),
+            short_digest(&running)
+        )
+    })
+}
+
+fn short_digest(digest: &str) -> String {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    format!("sha256:{}", hex.get(..12).unwrap_or(hex))
 }
 
 fn summary(d: &Detail, theme: &Theme, now: Timestamp, w: usize) -> Vec<Line<'static>> {

@@ -272,6 +272,16 @@ fn registry_tags_flag_a_moved_tag_and_recover() {
     live_overview(&mut app);
     let screen = text(&draw(&app));
     assert!(line_with(&screen, "web ").contains('⇄'), "{screen}");
+    // The detail says what moved: the tag, where it points now, what runs.
+    crate::wire_ops::select(&mut app, "web", "production");
+    act(&mut app, Action::Open);
+    let screen = text(&draw(&app));
+    assert!(
+        screen.contains("⇄ tag 9e01bb has moved: the registry serves sha256:"),
+        "{screen}"
+    );
+    assert!(screen.contains("this runs sha256:aaaa"), "{screen}");
+    act(&mut app, Action::Back);
     app.update(Msg::Registry(RegistryEvent::Failed {
         error: "HTTP 401".into(),
     }));

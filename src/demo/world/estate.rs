@@ -174,7 +174,12 @@ fn apply_revision(
 }
 
 /// Seeds the estate. The clock must be paused at (now − HISTORY_SPAN) or earlier; it ends near now.
-pub(super) fn seed(c: &mut Controller, scale: Option<usize>, scale_replicas: i32) -> Seeded {
+pub(super) fn seed(
+    c: &mut Controller,
+    scale: Option<usize>,
+    scale_replicas: i32,
+    pins: &[(String, String, String)],
+) -> Seeded {
     c.instant = true;
     let start = c.now_ms();
     let now = jiff::Timestamp::now().as_millisecond();
@@ -228,7 +233,12 @@ pub(super) fn seed(c: &mut Controller, scale: Option<usize>, scale_replicas: i32
             steps.sort_by_key(|s| s.0);
             for (at, ns, app, replicas, tag) in steps {
                 step_clock_to(c, at);
-                apply_revision(c, ns, app, replicas, &image(app, tag), &cause(ns, tag));
+                let newest = history(ns, app).last().is_some_and(|(_, t)| *t == tag);
+                let img = pins
+                    .iter()
+                    .find(|(pns, papp, _)| newest && pns == ns && papp == app)
+                    .map_or_else(|| image(app, tag), |(_, _, pinned)| pinned.clone());
+                apply_revision(c, ns, app, replicas, &img, &cause(ns, tag));
             }
             Seeded {
                 rollout_at_start: Some((

@@ -49,6 +49,9 @@ pub struct WorldOptions {
     pub life_every_s: u64,
     /// Gives pods' `imageID` the registry's digest of their image (None: a made-up digest).
     pub digest_of: Option<DigestResolver>,
+    /// (namespace, app, image): the newest seeded revision of that Deployment runs this image
+    /// instead of its plain tag (a tag pinned to a digest, as a promote leaves it).
+    pub pins: Vec<(String, String, String)>,
 }
 
 /// Looks up the registry digest (`sha256:…`) of an image reference, so pods report what the
@@ -86,6 +89,7 @@ impl Default for WorldOptions {
             bad_marker: "-bad".into(),
             life_every_s: 0,
             digest_of: None,
+            pins: Vec::new(),
         }
     }
 }
@@ -133,8 +137,9 @@ impl World {
         c.digest_of = opts.digest_of.clone();
         // Seeding a large estate takes seconds: keep it off the async workers.
         let (scale, replicas) = (opts.scale, opts.scale_replicas.max(0));
+        let pins = opts.pins.clone();
         let (mut c, seeded) = match tokio::task::spawn_blocking(move || {
-            let seeded = estate::seed(&mut c, scale, replicas);
+            let seeded = estate::seed(&mut c, scale, replicas, &pins);
             (c, seeded)
         })
         .await
