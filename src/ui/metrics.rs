@@ -37,8 +37,23 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 /// A one-line sparkline of `width` cells over [start, end]: one cell per time slice, its last
 /// finite value; a slice with no finite value is a space.
 pub fn sparkline(points: &[(f64, f64)], start: f64, end: f64, width: usize) -> String {
+    sparkline_rows(points, start, end, width, 1)
+        .pop()
+        .unwrap_or_default()
+}
+
+/// A sparkline `rows` lines tall (top line first): each column is filled to its value in eighths of
+/// a line, from the window's minimum (one eighth) to its maximum (full).
+pub fn sparkline_rows(
+    points: &[(f64, f64)],
+    start: f64,
+    end: f64,
+    width: usize,
+    rows: usize,
+) -> Vec<String> {
+    let rows = rows.max(1);
     if width == 0 {
-        return String::new();
+        return vec![String::new(); rows];
     }
     let span = (end - start).max(1e-9);
     let mut cols: Vec<Option<f64>> = vec![None; width];
@@ -51,20 +66,38 @@ pub fn sparkline(points: &[(f64, f64)], start: f64, end: f64, width: usize) -> S
     }
     let finite: Vec<f64> = cols.iter().flatten().copied().collect();
     let Some(max) = finite.iter().copied().reduce(f64::max) else {
-        return " ".repeat(width);
+        return vec![" ".repeat(width); rows];
     };
-    let min = finite.iter().copied().fold(0.0_f64, f64::min);
-    cols.iter()
+    // The window's own range, not zero to max: a steady 0.2 % error ratio or 250 ms p99 is a flat
+    // line at mid height, not a wall of full blocks, and a change within it is visible.
+    let min = finite.iter().copied().fold(f64::INFINITY, f64::min);
+    let top = rows * 8;
+    // Eighths filled per column: at least one for any sample, half the height when flat.
+    let levels: Vec<usize> = cols
+        .iter()
         .map(|c| match c {
-            None => ' ',
-            Some(_) if max == min => BARS[3],
-            Some(v) => {
-                let level = ((v - min) / (max - min) * 7.0).round() as usize;
-                BARS[level.min(7)]
-            }
+            None => 0,
+            Some(_) if max == min => top / 2,
+            Some(v) => 1 + ((v - min) / (max - min) * (top - 1) as f64).round() as usize,
+        })
+        .collect();
+    (0..rows)
+        .rev()
+        .map(|row| {
+            levels
+                .iter()
+                .map(|&l| match l.saturating_sub(row * 8).min(8) {
+                    0 => ' ',
+                    k => BARS[k - 1],
+                })
+                .collect()
         })
         .collect()
 }
+
+/// Lines per series when the pane has room: up to this many, so charts grow with the pane
+/// without one update rewriting half the screen.
+const MAX_SERIES_ROWS: usize = 3;
 
 /// The value cell of a row: `412 req/s`, `NaN`, `no data`, `error`.
 pub fn value_text(s: &MetricSeries) -> String {
@@ -133,6 +166,9 @@ pub fn render_metrics(frame: &mut Frame, area: Rect, data: &MetricsPaneData, col
     // marker + label + space + sparkline + space + value
     let spark_w = w.saturating_sub(2 + label_w + 1 + 1 + value_w).max(1);
     let start = snap.end - snap.window_secs as f64;
+    let error_lines = snap.series.iter().filter(|s| s.error.is_some()).count();
+    let room = (area.height as usize).saturating_sub(lines.len() + error_lines);
+    let tall = (room / snap.series.len().max(1)).clamp(1, MAX_SERIES_ROWS);
     for (i, s) in snap.series.iter().enumerate() {
         let selected = data.selected == Some(i);
         let marker = if selected { "▸ " } else { "  " };
@@ -146,22 +182,33 @@ pub fn render_metrics(frame: &mut Frame, area: Rect, data: &MetricsPaneData, col
             }
             _ => style(colors, Color::DarkGray),
         };
-        let mut spans = vec![
-            Span::raw(marker),
-            Span::raw(format!("{label}{} ", " ".repeat(pad))),
-            Span::styled(
-                sparkline(&s.points, start, snap.end, spark_w),
-                style(colors, Color::Cyan),
-            ),
-            Span::raw(" "),
-            Span::styled(format!("{:>value_w$}", cell(&value, value_w)), value_style),
-        ];
-        if selected && colors {
-            for sp in &mut spans {
-                sp.style = sp.style.add_modifier(Modifier::REVERSED);
+        let chart = sparkline_rows(&s.points, start, snap.end, spark_w, tall);
+        for (row, spark) in chart.into_iter().enumerate() {
+            // The label and value sit on the chart's baseline.
+            let last = row + 1 == tall;
+            let mut spans = vec![
+                Span::raw(if last { marker } else { "  " }),
+                Span::raw(if last {
+                    format!("{label}{} ", " ".repeat(pad))
+                } else {
+                    " ".repeat(label_w + 1)
+                }),
+                Span::styled(spark, style(colors, Color::Cyan)),
+            ];
+            if last {
+                spans.push(Span::raw(" "));
+                spans.push(Span::styled(
+                    format!("{:>value_w$}", cell(&value, value_w)),
+                    value_style,
+                ));
             }
+            if selected && colors {
+                for sp in &mut spans {
+                    sp.style = sp.style.add_modifier(Modifier::REVERSED);
+                }
+            }
+            lines.push(Line::from(spans));
         }
-        lines.push(Line::from(spans));
         if let Some(e) = &s.error {
             lines.push(Line::from(Span::styled(
                 cell(&format!("    {e}"), w),
@@ -279,7 +326,15 @@ mod tests {
         let pts: Vec<(f64, f64)> = (0..8).map(|i| (i as f64, i as f64)).collect();
         assert_eq!(sparkline(&pts, 0.0, 8.0, 8), "▁▂▃▄▅▆▇█");
         let gaps = [(0.0, 1.0), (2.0, f64::NAN), (3.0, 1.0)];
-        assert_eq!(sparkline(&gaps, 0.0, 4.0, 4), "█  █");
+        // A flat series is a line at mid height.
+        assert_eq!(sparkline(&gaps, 0.0, 4.0, 4), "▄  ▄");
         assert_eq!(sparkline(&[], 0.0, 4.0, 3), "   ");
+        // Two lines: a low value only on the bottom line, the maximum filling both.
+        let rising = [(0.5, 0.0), (1.5, 5.0), (2.5, 10.0)];
+        assert_eq!(
+            sparkline_rows(&rising, 0.0, 3.0, 3, 2),
+            vec![" ▁█".to_string(), "▁██".to_string()]
+        );
+        assert_eq!(sparkline_rows(&[], 0.0, 3.0, 2, 3), vec!["  "; 3]);
     }
 }

@@ -76,13 +76,16 @@ fn a_bad_image_raises_the_error_ratio_and_fires_high_error_rate() {
                 .any(|v| v >= 2.0)
         })
     });
-    // The Alerts pane names the alert (cut to its column width) for web in shop-green.
+    // The Alerts pane (narrow at 120 columns: two lines per alert) names the alert whole, then
+    // web in shop-green under it.
     term.wait_until(
         Duration::from_secs(120),
         "HighErrorRate in the Alerts pane",
         |s| {
-            s.lines()
-                .any(|l| l.contains("HighErro") && l.contains("web"))
+            let lines: Vec<&str> = s.lines().collect();
+            lines
+                .windows(2)
+                .any(|w| w[0].contains("HighErrorRate") && w[1].contains("web shop-green"))
         },
     );
     term.send("q");
