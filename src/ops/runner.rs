@@ -356,7 +356,10 @@ pub async fn run(
     }
     if outcome.status == OutcomeStatus::Done || rollout_failed {
         if !rollout_failed {
-            outcome.message = format!("{}: done", plan.request.summary());
+            outcome.message = match &plan.finish_note {
+                Some(note) => format!("{}: done; {note}", plan.request.summary()),
+                None => format!("{}: done", plan.request.summary()),
+            };
         }
         if let Some(spec) = &verify_spec {
             let cx = StepCtx {
