@@ -403,7 +403,7 @@ impl Demo {
             ("gitlab", self.gitlab_url()),
             ("registry", self.registry_url()),
             ("cloudflare", self.cloudflare_url()),
-            ("github (gitops)", self.gitops_url()),
+            ("gitops github", self.gitops_url()),
         ];
         v.extend(more.into_iter().filter_map(|(n, u)| u.map(|u| (n, u))));
         v

@@ -24,11 +24,12 @@ struct GitEstate {
 }
 
 impl GitEstate {
-    async fn start() -> GitEstate {
+    /// `extras`: also Prometheus (verify), Alertmanager, CI and the registry.
+    async fn start(extras: bool) -> GitEstate {
         let demo = Demo::start(DemoOptions {
             speed: 40.0,
             life_every_s: 0,
-            extras: false,
+            extras,
             gitops: true,
             ..DemoOptions::default()
         })
@@ -128,7 +129,7 @@ async fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_mode_commits_and_the_cd_controller_rolls_it_out() {
-    let e = GitEstate::start().await;
+    let e = GitEstate::start(true).await;
     let host = e.host();
     let before = host.file(REPO, "main", FILE).expect("seeded manifest");
     assert!(
@@ -169,6 +170,11 @@ async fn commit_mode_commits_and_the_cd_controller_rolls_it_out() {
 
     let o = shipdeck(&e, &["promote", "web", "--to", "production", "--yes"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("done: promote web staging → production: done; verify: error ratio"),
+        "{out}"
+    );
 
     // One new commit on main, the file changed on the image line only.
     let log = host.log(REPO, "main");
@@ -231,6 +237,11 @@ async fn commit_mode_commits_and_the_cd_controller_rolls_it_out() {
         .rfind(|l| l["phase"] == "finish")
         .expect("finish");
     assert_eq!(finish["result"], "done", "{finish}");
+    let verify = audit
+        .iter()
+        .find(|l| l["phase"] == "verify")
+        .expect("verify line");
+    assert_eq!(verify["result"], "healthy", "{verify}");
     let steps: Vec<&str> = audit
         .iter()
         .filter(|l| l["phase"] == "step_end")
@@ -246,7 +257,7 @@ async fn commit_mode_commits_and_the_cd_controller_rolls_it_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_request_mode_changes_nothing_until_merged() {
-    let e = GitEstate::start().await;
+    let e = GitEstate::start(false).await;
     let host = e.host();
     let head_before = host.head(REPO, "main").expect("main");
     let p = prepare(e.ctx(GitOpsMode::PullRequest), promote()).await;
@@ -346,7 +357,7 @@ async fn pull_request_mode_changes_nothing_until_merged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sha_conflict_is_retried_once_then_fails_clearly() {
-    let e = GitEstate::start().await;
+    let e = GitEstate::start(false).await;
     let host = e.host();
 
     // Someone commits to the file between our read and our write, once: re-read and retried.
