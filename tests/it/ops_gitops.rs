@@ -162,6 +162,10 @@ async fn commit_mode_commits_and_the_cd_controller_rolls_it_out() {
     );
     assert!(!out.contains("Template diff"), "{out}");
     assert!(
+        out.contains("[ok  ] may push to shop/manifests: push permission"),
+        "{out}"
+    );
+    assert!(
         out.contains("Commit production/web/deployment.yaml to shop/manifests on main"),
         "{out}"
     );
@@ -273,7 +277,10 @@ async fn pull_request_mode_changes_nothing_until_merged() {
     let (outcome, events) = run(p, confirm("web")).await;
     assert_eq!(outcome.status, OutcomeStatus::Done, "{}", outcome.message);
     assert!(
-        outcome.message.contains("waiting for review/merge"),
+        outcome.message.contains("waiting for review/merge")
+            && outcome
+                .message
+                .contains("opened pull request #1 https://github.local/shop/manifests/pull/1"),
         "{}",
         outcome.message
     );
@@ -422,4 +429,83 @@ async fn a_sha_conflict_is_retried_once_then_fails_clearly() {
         text.contains("registry.local/shop/api:") && !text.contains("@sha256:"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_push_permission_refuses_and_the_client_reports_typed_errors() {
+    use shipdeck::ops::gitops::github::{GitHubError, Repo};
+    let e = GitEstate::start(false).await;
+    let host = e.host();
+    let head = host.head(REPO, "main").expect("main");
+
+    // A read-only token: the preview says so and the run refuses (exit 3) without a write.
+    host.set_read_only(true);
+    let p = prepare(e.ctx(GitOpsMode::Commit), promote()).await;
+    let access = p
+        .checks
+        .iter()
+        .find(|c| c.id == "access")
+        .expect("access check");
+    assert_eq!(
+        access.status,
+        shipdeck::ops::CheckStatus::Fail,
+        "{access:?}"
+    );
+    assert!(!access.overridable);
+    let (outcome, _) = run(p, confirm("web")).await;
+    assert_eq!(outcome.exit_code(), 3, "{}", outcome.message);
+    assert_eq!(host.head(REPO, "main"), Some(head.clone()));
+    host.set_read_only(false);
+
+    // The client against the simulated API: stale sha, existing branch, missing file.
+    shipdeck::install_crypto();
+    let api = e.demo.gitops_url().expect("url");
+    let repo = Repo::new(&api, REPO, None, Duration::from_secs(5));
+    let file = repo.get_file(FILE, "main").await.unwrap();
+    assert!(file.text.contains(OLD));
+    let stale = repo
+        .put_file(
+            FILE,
+            "main",
+            "x: 1\n",
+            "0000000000000000000000000000000000000000",
+            "m",
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(GitHubError::ShaMismatch { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        repo.create_branch("main", &head).await,
+        Err(GitHubError::AlreadyExists("refs/heads/main".into()))
+    );
+    assert!(matches!(
+        repo.get_file("nope.yaml", "main").await,
+        Err(GitHubError::NotFound(_))
+    ));
+    assert_eq!(host.head(REPO, "main"), Some(head));
+
+    // A server that accepts and never answers: a timeout, not a hang.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let slow = Repo::new(
+        &format!("http://{addr}"),
+        REPO,
+        None,
+        Duration::from_secs(1),
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        slow.get_file(FILE, "main").await,
+        Err(GitHubError::Timeout(1))
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    hold.abort();
 }

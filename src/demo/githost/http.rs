@@ -105,6 +105,7 @@ pub fn handle(shared: &Shared, method: Method, uri: Uri, body: Bytes) -> Respons
                 200,
                 json!({"id": 1, "name": r.name, "full_name": full, "private": false,
                               "default_branch": r.default_branch,
+                              "permissions": {"admin": false, "maintain": false, "push": !st.read_only, "triage": true, "pull": true},
                               "html_url": format!("https://github.local/{full}")}),
             )
         }
@@ -121,6 +122,9 @@ pub fn handle(shared: &Shared, method: Method, uri: Uri, body: Bytes) -> Respons
                 }
                 None => message(404, "Not Found"),
             }
+        }
+        ("PUT" | "POST", _) if st.read_only => {
+            message(403, "Resource not accessible by personal access token")
         }
         ("PUT", ["contents", file @ ..]) if !file.is_empty() => {
             let file = file.join("/");

@@ -30,6 +30,8 @@ pub struct State {
     interfere: Vec<Interference>,
     /// A default branch moved during this request: wake the CD controller.
     pending_change: bool,
+    /// The token may read only: writes answer 403 and `permissions.push` is false.
+    read_only: bool,
 }
 
 impl State {
@@ -140,6 +142,7 @@ impl GitHost {
                 requests: vec![],
                 interfere: vec![],
                 pending_change: false,
+                read_only: false,
             }),
             clock,
             changes,
@@ -297,6 +300,11 @@ impl GitHost {
                 remaining: times,
             })
         });
+    }
+
+    /// Answers as to a read-only token (`permissions.push` false, writes 403).
+    pub fn set_read_only(&self, read_only: bool) {
+        self.shared.with(|s| s.read_only = read_only);
     }
 
     /// (method, path) of every request served, in order.

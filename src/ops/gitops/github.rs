@@ -152,6 +152,17 @@ impl Repo {
         }
     }
 
+    /// `GET /repos/{o}/{r}`: whether the caller may push (`permissions.push`); `None` when the
+    /// answer carries no `permissions` (GitHub sends them to authenticated callers only).
+    pub async fn can_push(&self) -> Result<Option<bool>, GitHubError> {
+        let url = format!("{}/repos/{}", self.base, self.full_name);
+        let (status, v) = self.send(reqwest::Method::GET, url, None).await?;
+        if status != 200 {
+            return Err(Self::error(status, &v, &self.full_name));
+        }
+        Ok(v.pointer("/permissions/push").and_then(Value::as_bool))
+    }
+
     /// `GET /repos/{o}/{r}/contents/{path}?ref={branch}`: the decoded text and its blob sha.
     pub async fn get_file(&self, path: &str, branch: &str) -> Result<FileContent, GitHubError> {
         let url = format!("{}?ref={}", self.url(&format!("contents/{path}")), branch);

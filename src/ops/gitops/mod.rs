@@ -207,6 +207,7 @@ pub async fn build(
         .map_err(|e| gitops_err(&format!("editing {where_}"), e))?;
 
     let mut checks_out = vec![checks::read_only(&ctx, &c.env)];
+    checks_out.push(push_check(&repo).await);
     checks_out.push(checks::lock(&ctx, &c.app, &c.env));
     checks_out.extend(checks::protected(&ctx, &c.env, &c.app));
     checks_out.extend(c.extra_checks.iter().cloned());
@@ -297,8 +298,8 @@ pub async fn build(
             },
         ));
         preview.plan.finish_note = Some(format!(
-            "pull request opened against {} of {}; waiting for review/merge (shipdeck does not wait: the CD controller rolls it out once merged)",
-            cfg.branch, repo.full_name
+            "shipdeck does not wait for the merge: the CD controller rolls it out once it is on {}",
+            cfg.branch
         ));
         return Ok(preview);
     } else {
@@ -332,6 +333,29 @@ pub async fn build(
         });
     }
     Ok(preview)
+}
+
+/// The GitOps counterpart of the access review: may this token push to the repository?
+async fn push_check(repo: &github::Repo) -> Check {
+    let title = format!("may push to {}", repo.full_name);
+    match repo.can_push().await {
+        Ok(Some(true)) => Check::pass("access", title, "push permission"),
+        Ok(Some(false)) => Check::fail(
+            "access",
+            title,
+            "the token has no push permission on the repository",
+        ),
+        Ok(None) => Check::new(
+            "access",
+            title,
+            super::CheckStatus::Warn,
+            "GitHub did not say (no token configured?)",
+        ),
+        Err(e @ github::GitHubError::Unauthorized { .. }) => {
+            Check::fail("access", title, e.to_string())
+        }
+        Err(e) => Check::new("access", title, super::CheckStatus::Warn, e.to_string()),
+    }
 }
 
 fn commit_step(commit: &steps::CommitManifest, images_text: &str) -> Step {
