@@ -253,6 +253,15 @@ async fn commit_mode_commits_and_the_cd_controller_rolls_it_out() {
         .collect();
     assert_eq!(steps, ["commit-manifest", "wait-sync", "wait-rollout"]);
 
+    // A direct rollback in the GitOps environment is allowed but warns about the drift.
+    let o = shipdeck(&e, &["rollback", "web", "--env", "production", "--dry-run"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("[warn] production is managed by GitOps: this changes the cluster, not shop/manifests production/web/deployment.yaml"),
+        "{out}"
+    );
+
     // Promoting again: nothing to do (the manifest and the cluster have the image).
     let o = shipdeck(&e, &["promote", "web", "--to", "production", "--yes"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
