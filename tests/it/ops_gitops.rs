@@ -518,3 +518,51 @@ async fn no_push_permission_refuses_and_the_client_reports_typed_errors() {
     assert!(started.elapsed() < Duration::from_secs(5));
     hold.abort();
 }
+
+/// The console's `p` on a GitOps environment: the modal shows the manifest diff, the typed name
+/// confirms, the Operations pane follows commit → sync → rollout to done, and the journal has the
+/// commit.
+#[test]
+fn the_console_promotes_through_the_manifests_repository() {
+    use crate::pty::Term;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let mut term = Term::spawn(
+        &["demo", "--gitops", "--seed", "7", "--speed", "4"],
+        120,
+        40,
+        &[("SHIPDECK_DATA_DIR", dir), ("SHIPDECK_USER", "e2e")],
+    );
+    let wait = Duration::from_secs(60);
+    term.wait_for("worker", wait);
+    term.wait_until(wait, "live environments and web settled", |s| {
+        let web = s.lines().find(|l| l.contains(" web ")).unwrap_or_default();
+        s.matches('●').count() >= 4 && web.matches('✓').count() >= 2
+    });
+    // web is the first row and develop the first column: two steps right is production.
+    term.send("ll");
+    term.wait_for("▸ web", Duration::from_secs(10));
+    term.send("p");
+    let modal = term.wait_for("type `web` to confirm", wait);
+    assert!(
+        modal.contains("Manifests (GitOps): shop/manifests production/web/deployment.yaml"),
+        "{modal}"
+    );
+    term.send("web\r");
+    let done = term.wait_until(wait, "the promote done", |s| {
+        s.lines()
+            .any(|l| l.contains("promote web staging → production") && l.contains("done"))
+    });
+    assert!(!done.contains("failed"), "{done}");
+    let journal = std::fs::read_to_string(data.path().join("audit.jsonl")).unwrap();
+    let commit = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|l| l["phase"] == "step_end" && l["step"]["name"] == "commit-manifest")
+        .expect("commit step journaled");
+    assert_eq!(commit["result"], "ok", "{commit}");
+    assert_eq!(commit["detail"]["commit"].as_str().map(str::len), Some(40));
+    term.send("q");
+    assert_eq!(term.wait_exit(Duration::from_secs(10)), 0);
+    assert!(term.restored());
+}
