@@ -493,6 +493,24 @@ async fn no_push_permission_refuses_and_the_client_reports_typed_errors() {
         repo.get_file("nope.yaml", "main").await,
         Err(GitHubError::NotFound(_))
     ));
+    // A directory is listed (GitHub's shape), and is not a file to the client.
+    let listing: Value = reqwest::get(format!("{api}/repos/{REPO}/contents/production?ref=main"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert_eq!(names, ["api", "web", "worker"], "{listing}");
+    assert!(matches!(
+        repo.get_file("production", "main").await,
+        Err(GitHubError::Decode(_))
+    ));
     assert_eq!(host.head(REPO, "main"), Some(head));
 
     // A server that accepts and never answers: a timeout, not a hang.
@@ -565,4 +583,34 @@ fn the_console_promotes_through_the_manifests_repository() {
     term.send("q");
     assert_eq!(term.wait_exit(Duration::from_secs(10)), 0);
     assert!(term.restored());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_gitops_key_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "[[environments]]\nname = 'production'\nnamespace = 'shop-blue'\n\
+                [environments.gitops]\nurl = 'https://api.github.com'\nrepo = 'shop/manifests'\n";
+    let file = dir.path().join("c.toml");
+    for (config_text, key) in [
+        (format!("{base}mode = 'merge'\n"), "mode"),
+        (format!("{base}branches = 'main'\n"), "branches"),
+        (
+            base.replace("shop/manifests", "manifests"),
+            "environments[0].gitops.repo",
+        ),
+    ] {
+        std::fs::write(&file, config_text).unwrap();
+        let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+            .arg("--config")
+            .arg(&file)
+            .args(["promote", "web", "--to", "production", "--dry-run"])
+            .env("HOME", dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(key) && err.contains("c.toml"), "{err}");
+    }
 }

@@ -120,7 +120,7 @@ pub fn handle(shared: &Shared, method: Method, uri: Uri, body: Bytes) -> Respons
                     v["content"] = json!(wrapped_base64(&bytes));
                     reply(200, v)
                 }
-                None => message(404, "Not Found"),
+                None => list_dir(&base, &full, r, &rev, &file),
             }
         }
         ("PUT" | "POST", _) if st.read_only => {
@@ -298,6 +298,36 @@ pub fn handle(shared: &Shared, method: Method, uri: Uri, body: Bytes) -> Respons
         shared.changed();
     }
     resp
+}
+
+/// A directory: its entries, as GitHub lists them (404 when nothing is under it).
+fn list_dir(base: &str, full: &str, r: &super::repo::Repo, rev: &str, dir: &str) -> Response {
+    let prefix = format!("{dir}/");
+    let tree = r
+        .head(rev)
+        .or_else(|| r.commits.get(rev))
+        .map(|c| c.tree.clone())
+        .unwrap_or_default();
+    let mut entries: Vec<Value> = vec![];
+    let mut dirs = std::collections::BTreeSet::new();
+    for (p, blob) in tree.iter().filter(|(p, _)| p.starts_with(&prefix)) {
+        match p[prefix.len()..].split_once('/') {
+            Some((d, _)) => {
+                if dirs.insert(d.to_string()) {
+                    entries.push(json!({"type": "dir", "name": d, "path": format!("{prefix}{d}"), "sha": Value::Null}));
+                }
+            }
+            None => {
+                let size = r.blobs.get(blob).map_or(0, Vec::len);
+                entries.push(content_json(base, full, p, rev, blob, size));
+            }
+        }
+    }
+    if entries.is_empty() {
+        message(404, "Not Found")
+    } else {
+        reply(200, Value::Array(entries))
+    }
 }
 
 fn ref_json(base: &str, full: &str, branch: &str, sha: &str) -> Value {
