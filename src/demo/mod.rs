@@ -438,6 +438,12 @@ pub async fn serve_until(
         if let Some(gh) = demo.github_url() {
             println!("                curl {gh}/repos/shop/web/actions/runs");
         }
+        if let Some(git) = demo.gitops_url() {
+            println!(
+                "                curl {git}/repos/{}/contents/production/web/deployment.yaml",
+                gitops_seed::REPO
+            );
+        }
     }
     println!("running until Ctrl-C");
     stop.await;

@@ -493,6 +493,17 @@ async fn no_push_permission_refuses_and_the_client_reports_typed_errors() {
         repo.get_file("nope.yaml", "main").await,
         Err(GitHubError::NotFound(_))
     ));
+    // Paths and branches are percent-encoded on the wire.
+    host.commit_file(REPO, "main", "odd dir/a#b.yaml", "k: v\n", "odd", "bob")
+        .unwrap();
+    assert_eq!(
+        repo.get_file("odd dir/a#b.yaml", "main")
+            .await
+            .unwrap()
+            .text,
+        "k: v\n"
+    );
+    let head = host.head(REPO, "main").expect("main");
     // A directory is listed (GitHub's shape), and is not a file to the client.
     let listing: Value = reqwest::get(format!("{api}/repos/{REPO}/contents/production?ref=main"))
         .await

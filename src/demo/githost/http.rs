@@ -31,9 +31,30 @@ fn query(uri: &Uri) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (k.to_string(), v.replace("%2F", "/").replace("%3A", ":"))
+            (decode(k), decode(v))
         })
         .collect()
+}
+
+/// Percent-decoding (and `+` as a space in queries is not needed by the callers).
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn param<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -81,7 +102,8 @@ pub fn handle(shared: &Shared, method: Method, uri: Uri, body: Bytes) -> Respons
     let now = (shared.clock)();
     let path = uri.path().trim_end_matches('/').to_string();
     let q = query(&uri);
-    let parts: Vec<&str> = path.split('/').skip(1).collect();
+    let decoded: Vec<String> = path.split('/').skip(1).map(decode).collect();
+    let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let ["repos", owner, repo, rest @ ..] = parts.as_slice() else {
         return message(404, "Not Found");
     };

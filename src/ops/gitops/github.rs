@@ -165,7 +165,11 @@ impl Repo {
 
     /// `GET /repos/{o}/{r}/contents/{path}?ref={branch}`: the decoded text and its blob sha.
     pub async fn get_file(&self, path: &str, branch: &str) -> Result<FileContent, GitHubError> {
-        let url = format!("{}?ref={}", self.url(&format!("contents/{path}")), branch);
+        let url = format!(
+            "{}?ref={}",
+            self.url(&format!("contents/{}", enc(path))),
+            enc(branch)
+        );
         let what = format!("{}:{path} on {branch}", self.full_name);
         let (status, v) = self.send(reqwest::Method::GET, url, None).await?;
         if status != 200 {
@@ -212,7 +216,7 @@ impl Repo {
             "sha": sha,
             "branch": branch,
         });
-        let url = self.url(&format!("contents/{path}"));
+        let url = self.url(&format!("contents/{}", enc(path)));
         let (status, v) = self.send(reqwest::Method::PUT, url, Some(body)).await?;
         let mismatch = status == 409
             || (status == 422
@@ -250,7 +254,7 @@ impl Repo {
 
     /// `GET /repos/{o}/{r}/git/ref/heads/{branch}`: the commit sha the branch points at.
     pub async fn branch_head(&self, branch: &str) -> Result<String, GitHubError> {
-        let url = self.url(&format!("git/ref/heads/{branch}"));
+        let url = self.url(&format!("git/ref/heads/{}", enc(branch)));
         let (status, v) = self.send(reqwest::Method::GET, url, None).await?;
         if status != 200 {
             return Err(Self::error(
@@ -313,7 +317,12 @@ impl Repo {
     /// `GET /repos/{o}/{r}/pulls?head={owner}:{branch}&state=all`: an earlier run's PR.
     pub async fn find_pull(&self, head: &str) -> Result<Option<PullRequest>, GitHubError> {
         let owner = self.full_name.split('/').next().unwrap_or("");
-        let url = format!("{}?state=all&head={owner}:{head}", self.url("pulls"));
+        let url = format!(
+            "{}?state=all&head={}:{}",
+            self.url("pulls"),
+            enc(owner),
+            enc(head)
+        );
         let (status, v) = self.send(reqwest::Method::GET, url, None).await?;
         if status != 200 {
             return Err(Self::error(
@@ -329,6 +338,21 @@ impl Repo {
     }
 }
 
+/// Percent-encodes what is not unreserved in a path segment or query value (`/` kept between
+/// segments by the callers).
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 fn pull_of(v: &Value) -> Result<PullRequest, GitHubError> {
     let number = v
         .get("number")
@@ -342,4 +366,16 @@ fn pull_of(v: &Value) -> Result<PullRequest, GitHubError> {
             .unwrap_or_default()
             .to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn encoding_keeps_paths_and_escapes_the_rest() {
+        assert_eq!(
+            super::enc("production/web/deployment.yaml"),
+            "production/web/deployment.yaml"
+        );
+        assert_eq!(super::enc("a b/c#d?e"), "a%20b/c%23d%3Fe");
+    }
 }
