@@ -182,6 +182,10 @@ pub struct DemoArgs {
     /// Simulated seconds per wall-clock second.
     #[arg(long, value_name = "X")]
     pub speed: Option<f64>,
+    /// Make production a GitOps environment: a simulated GitHub holds its manifests
+    /// (`shop/manifests`, commit mode) and a CD controller applies them.
+    #[arg(long)]
+    pub gitops: bool,
 }
 
 #[derive(Debug, Args)]

@@ -111,6 +111,10 @@ pub struct Environment {
     /// The environment this one is promoted from (`production` ← `staging`).
     #[serde(default)]
     pub promote_from: Option<String>,
+    /// `[environments.gitops]`: promote commits to this manifests repository instead of
+    /// patching the Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitops: Option<crate::ops::gitops::GitOpsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -215,6 +219,9 @@ impl Config {
                     format!("environments[{i}].namespace"),
                     "a namespace or a pattern such as \"{app}-blue\"",
                 ));
+            }
+            if let Some((key, expected)) = env.gitops.as_ref().and_then(|g| g.problem()) {
+                return Err(invalid(format!("environments[{i}].gitops.{key}"), expected));
             }
             if let Some(c) = &env.context
                 && c.trim().is_empty()
@@ -399,6 +406,40 @@ mod tests {
     }
 
     #[test]
+    fn gitops_section_and_its_errors() {
+        let base = "[[environments]]\nname='production'\nnamespace='shop-blue'\n[environments.gitops]\nurl='https://api.github.com'\nrepo='shop/manifests'\n";
+        let c = parse(base).unwrap();
+        let g = c.environments[0].gitops.clone().unwrap();
+        assert_eq!(g.mode, crate::ops::gitops::GitOpsMode::Commit);
+        assert_eq!(g.branch, "main");
+        assert_eq!(
+            g.path_for("web", "production"),
+            "production/web/deployment.yaml"
+        );
+        let pr = parse(&format!("{base}mode='pull-request'\ntoken_env='GH'\n")).unwrap();
+        assert_eq!(
+            pr.environments[0].gitops.as_ref().unwrap().mode,
+            crate::ops::gitops::GitOpsMode::PullRequest
+        );
+        for (extra, key) in [
+            ("mode='merge'\n", "mode"),
+            ("bogus=1\n", "bogus"),
+            ("provider='gitlab'\n", "provider"),
+        ] {
+            let err = parse(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("/etc/shipdeck.toml"),
+                "{err}"
+            );
+        }
+        let err = parse(&base.replace("shop/manifests", "manifests"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("environments[0].gitops.repo"), "{err}");
+        assert!(parse(&base.replace("repo='shop/manifests'\n", "")).is_err());
+    }
+
+    #[test]
     fn minimal_ok() {
         let c = parse("[[environments]]\nname='p'\nnamespace='{app}-blue'\n").unwrap();
         assert_eq!(c.environments[0].namespace_for("web"), "web-blue");
@@ -449,5 +490,6 @@ mod example_tests {
         assert!(config.prometheus.is_some() && config.alertmanager.is_some());
         assert!(config.ci.is_some() && config.registry.is_some() && config.cloudflare.is_some());
         assert!(config.slack.is_some() && tables >= 6);
+        assert!(config.environments[2].gitops.is_some());
     }
 }

@@ -103,6 +103,7 @@ async fn dispatch(cli: cli::Cli) -> color_eyre::Result<u8> {
                 scale: args.scale,
                 seed: args.seed,
                 paused: args.paused,
+                gitops: args.gitops,
                 ..Default::default()
             };
             if let Some(speed) = args.speed {

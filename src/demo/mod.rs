@@ -10,6 +10,8 @@ pub mod alertmanager;
 pub mod ci;
 pub mod cloudflare;
 pub mod estate_servers;
+pub mod githost;
+mod gitops_seed;
 pub mod kube_api;
 pub mod prometheus;
 pub mod registry;
@@ -52,6 +54,10 @@ pub struct DemoOptions {
     /// Start Prometheus, Alertmanager, the CI servers and the registry besides the Kubernetes
     /// API (default on; tests that need only Kubernetes turn it off).
     pub extras: bool,
+    /// Production is a GitOps environment: a simulated GitHub (`githost`) holds one manifest per
+    /// app (`shop/manifests`, `production/{app}/deployment.yaml` on `main`) and a CD controller
+    /// applies `main` to `shop-blue`. Default estate only (ignored with `scale`).
+    pub gitops: bool,
 }
 
 impl Default for DemoOptions {
@@ -66,6 +72,7 @@ impl Default for DemoOptions {
             kube_addr: None,
             life_every_s: 90,
             extras: true,
+            gitops: false,
         }
     }
 }
@@ -76,6 +83,7 @@ pub struct Demo {
     world: World,
     kube: KubeApiServer,
     extras: Option<Extras>,
+    githost: Option<githost::GitHost>,
     opts: DemoOptions,
 }
 
@@ -157,11 +165,21 @@ impl Demo {
         let kube = KubeApiServer::start(store.clone(), kopts)
             .await
             .wrap_err("starting the simulated Kubernetes API server")?;
+        let githost = if opts.gitops && opts.scale.is_none() {
+            Some(
+                gitops_seed::start(&world, opts.speed)
+                    .await
+                    .wrap_err("starting the simulated GitHub (manifests)")?,
+            )
+        } else {
+            None
+        };
         Ok(Demo {
             store,
             world,
             kube,
             extras,
+            githost,
             opts,
         })
     }
@@ -189,6 +207,16 @@ impl Demo {
     /// The simulated GitHub Actions REST API (repos `shop/<app>`).
     pub fn github_url(&self) -> Option<String> {
         self.extras.as_ref().map(|e| e.ci.github_url().to_string())
+    }
+
+    /// The simulated GitHub holding the manifests (`DemoOptions::gitops`).
+    pub fn gitops_url(&self) -> Option<String> {
+        self.githost.as_ref().map(|g| g.url())
+    }
+
+    /// The manifests repository, its pull requests and the CD controller, in-process.
+    pub fn githost(&self) -> Option<&githost::GitHost> {
+        self.githost.as_ref()
     }
 
     /// The simulated Jenkins (`wfapi`, multibranch job `<app>`).
@@ -279,6 +307,7 @@ impl Demo {
             protected: false,
             read_only: false,
             promote_from: None,
+            gitops: None,
         };
         let develop = env("develop", estate::DEVELOP_NS, "develop");
         let staging = Environment {
@@ -290,6 +319,10 @@ impl Demo {
             color: Some("blue".into()),
             protected: true,
             promote_from: Some("staging".into()),
+            gitops: self
+                .githost
+                .as_ref()
+                .map(|g| crate::ops::gitops::GitOpsConfig::new(&g.url(), gitops_seed::REPO)),
             ..env("production", estate::PRODUCTION_NS, "master")
         };
         let apps = match self.opts.scale {
@@ -352,6 +385,9 @@ impl Demo {
         if let Some(e) = self.extras.take() {
             e.shutdown().await;
         }
+        if let Some(g) = self.githost.take() {
+            g.shutdown().await;
+        }
         self.kube.stop().await;
         self.world.shutdown().await;
     }
@@ -372,6 +408,7 @@ impl Demo {
             ("gitlab", self.gitlab_url()),
             ("registry", self.registry_url()),
             ("cloudflare", self.cloudflare_url()),
+            ("gitops github", self.gitops_url()),
         ];
         v.extend(more.into_iter().filter_map(|(n, u)| u.map(|u| (n, u))));
         v
@@ -405,6 +442,12 @@ pub async fn serve_until(
         );
         if let Some(gh) = demo.github_url() {
             println!("                curl {gh}/repos/shop/web/actions/runs");
+        }
+        if let Some(git) = demo.gitops_url() {
+            println!(
+                "                curl {git}/repos/{}/contents/production/web/deployment.yaml",
+                gitops_seed::REPO
+            );
         }
     }
     println!("running until Ctrl-C");

@@ -169,6 +169,22 @@ pub async fn critical_alerts(ctx: &OpContext, app: &str, env: &str, ns: &str) ->
     }
 }
 
+/// A direct cluster change (patch, rollback) in a GitOps environment drifts from its manifests
+/// repository; the CD controller may put the repository's version back. Said, never refused.
+pub fn gitops_drift(ctx: &OpContext, env: &str, app: &str) -> Option<Check> {
+    let g = ctx.config.environment(env)?.gitops.as_ref()?;
+    Some(Check::new(
+        "gitops-drift",
+        format!("{env} is managed by GitOps"),
+        CheckStatus::Warn,
+        format!(
+            "this changes the cluster, not {} {}: the CD controller may revert it; promote commits instead",
+            g.repo_for(app, env),
+            g.path_for(app, env)
+        ),
+    ))
+}
+
 /// The environment and namespace of an app, or a usage error.
 pub fn namespace(ctx: &OpContext, env: &str, app: &str) -> Result<String, OpError> {
     Ok(ctx.env(env)?.namespace_for(app))

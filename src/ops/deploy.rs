@@ -38,6 +38,7 @@ pub async fn base_checks(
     out.extend(checks::access(client, env, ns, writes).await);
     out.push(checks::lock(ctx, app, env));
     out.extend(checks::protected(ctx, env, app));
+    out.extend(checks::gitops_drift(ctx, env, app));
     out
 }
 

@@ -20,6 +20,7 @@ pub mod checks;
 pub mod context;
 pub mod deploy;
 pub mod error;
+pub mod gitops;
 pub mod kube;
 pub mod lock;
 pub mod notify;

@@ -136,6 +136,8 @@ pub struct Plan {
     pub events: Vec<EventTarget>,
     /// `--resume`: the operation id whose finished steps are skipped (sunset).
     pub resume_of: Option<String>,
+    /// Said after "done" in the outcome (a GitOps pull request: "waiting for review/merge").
+    pub finish_note: Option<String>,
 }
 
 impl Plan {
@@ -148,6 +150,7 @@ impl Plan {
             verify: None,
             events: vec![],
             resume_of: None,
+            finish_note: None,
         }
     }
 

@@ -112,6 +112,8 @@ pub struct Preview {
     pub confirm_name: Option<String>,
     /// Nothing to do: running it only records the no-op.
     pub noop: bool,
+    /// A GitOps promote: the manifests repository, file, branch and the file's diff.
+    pub gitops: Option<super::gitops::GitOpsPreview>,
 }
 
 impl Preview {
@@ -127,6 +129,7 @@ impl Preview {
             notes: vec![],
             confirm_name: None,
             noop: false,
+            gitops: None,
         }
     }
 
@@ -179,6 +182,7 @@ impl Preview {
             "notes": self.notes,
             "confirm_name": self.confirm_name,
             "noop": self.noop,
+            "gitops": self.gitops,
         })
     }
 }

@@ -69,6 +69,29 @@ pub fn render(p: &Preview, width: u16) -> String {
             );
         }
     }
+    if let Some(g) = &p.gitops {
+        let how = match g.mode {
+            super::gitops::GitOpsMode::Commit => format!("commit to {}", g.branch),
+            super::gitops::GitOpsMode::PullRequest => {
+                format!("pull request {} → {}", g.commit_branch, g.branch)
+            }
+        };
+        line(
+            &mut out,
+            &format!(
+                "Manifests (GitOps): {} {} ({how}; blob {}):",
+                sanitize(&g.repo),
+                sanitize(&g.path),
+                sanitize(g.blob_sha.get(..7).unwrap_or(&g.blob_sha))
+            ),
+        );
+        if g.unified.trim().is_empty() {
+            out.push_str("  (no change)\n");
+        }
+        for l in g.unified.lines() {
+            line(&mut out, &format!("  {}", sanitize(l)));
+        }
+    }
     for d in &p.diffs {
         line(
             &mut out,

@@ -1,6 +1,7 @@
 //! The `promote` operation: the image running in the source environment, pinned by digest (from the
 //! source pods' `imageID`), set on the target's containers by name (`kubectl set image`'s strategic
-//! merge) with `kubernetes.io/change-cause`; then the rollout wait and verification.
+//! merge) with `kubernetes.io/change-cause`; then the rollout wait and verification. A GitOps target
+//! environment commits the change to its manifests repository instead (`super::gitops`).
 use super::deploy::{self, DeployChange};
 use super::preview::{Check, ImageChange};
 use super::steps::{Effect, PatchBody};
@@ -173,6 +174,28 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
         Some(r) => format!("shipdeck promote from {from} by {}: {r}", ctx.identity.user),
         None => format!("shipdeck promote from {from} by {}", ctx.identity.user),
     };
+    if let Some(gitops) = &target_env.gitops {
+        let mut preview = super::gitops::build(
+            ctx.clone(),
+            request.clone(),
+            gitops,
+            super::gitops::GitOpsChange {
+                app: app.clone(),
+                env: to.clone(),
+                namespace: dst_ns,
+                deployment: dst,
+                images,
+                changes,
+                extra_checks: extra,
+                cause,
+            },
+        )
+        .await?;
+        if let Request::Promote { from: f @ None, .. } = &mut preview.plan.request {
+            *f = Some(from);
+        }
+        return Ok(preview);
+    }
     let body = PatchBody::Strategic(deploy::set_image_body(&images, &cause));
     let step_description = format!(
         "Set image of deployment/{name} in {to}: {}",

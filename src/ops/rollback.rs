@@ -157,6 +157,7 @@ pub async fn prepare(ctx: Arc<OpContext>, request: Request) -> Result<Preview, O
     );
     checks_out.push(checks::lock(&ctx, &app, &env));
     checks_out.extend(checks::protected(&ctx, &env, &app));
+    checks_out.extend(checks::gitops_drift(&ctx, &env, &app));
 
     let d = super::kube::get_deployment(&client, &ns, &name).await?;
     let rv = super::kube::resource_version(&d);

@@ -237,6 +237,8 @@ pub async fn run(
         None => Default::default(),
     };
 
+    // The last step's own words (a pull request's number and URL) for `finish_note` plans.
+    let mut last_step_message: Option<String> = None;
     if preview.noop {
         outcome.status = OutcomeStatus::NoOp;
         outcome.message = preview
@@ -308,6 +310,7 @@ pub async fn run(
                     }
                     note_journal(&mut journal_errors, journal.append(&rec));
                     outcome.steps_done.push(step.name.clone());
+                    last_step_message = Some(out.message.clone());
                     let _ = sink
                         .send(OpEvent::StepDone {
                             index,
@@ -356,7 +359,13 @@ pub async fn run(
     }
     if outcome.status == OutcomeStatus::Done || rollout_failed {
         if !rollout_failed {
-            outcome.message = format!("{}: done", plan.request.summary());
+            outcome.message = match (&plan.finish_note, &last_step_message) {
+                (Some(note), Some(last)) => {
+                    format!("{}: done; {last}; {note}", plan.request.summary())
+                }
+                (Some(note), None) => format!("{}: done; {note}", plan.request.summary()),
+                _ => format!("{}: done", plan.request.summary()),
+            };
         }
         if let Some(spec) = &verify_spec {
             let cx = StepCtx {

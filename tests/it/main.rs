@@ -25,6 +25,7 @@ mod kubectl_rollout;
 mod monitor_render;
 mod ops_failures;
 mod ops_flows;
+mod ops_gitops;
 mod ops_kubectl;
 mod ops_scenarios;
 mod ops_support;
