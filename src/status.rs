@@ -405,6 +405,7 @@ mod tests {
             color: None,
             protected: false,
             promote_from: None,
+            gitops: false,
             loaded: error.is_none(),
             error: error.map(str::to_string),
             fetched_at: None,

@@ -16,6 +16,8 @@ pub struct EnvColumn {
     pub color: Option<String>,
     pub protected: bool,
     pub promote_from: Option<String>,
+    /// Promotions commit to a manifests repository instead of patching the cluster.
+    pub gitops: bool,
     /// Whether a snapshot of this environment has arrived (cells are unknown until then).
     pub loaded: bool,
     /// The last error of the environment's source, if its data is stale or missing.
@@ -92,6 +94,7 @@ pub fn build_board(
                 color: e.color.clone(),
                 protected: e.protected,
                 promote_from: e.promote_from.clone(),
+                gitops: e.gitops.is_some(),
                 loaded: fresh.is_some_and(|f| f.value.is_some()),
                 error: fresh.and_then(|f| f.error.clone()),
                 fetched_at: fresh.and_then(|f| f.fetched_at),

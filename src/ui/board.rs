@@ -156,6 +156,10 @@ fn env_header(env: &EnvColumn, theme: &Theme, now: Timestamp, w: usize) -> Line<
     if let Some(c) = &env.color {
         name.push_str(&format!(" ({})", crate::text::sanitize(c)));
     }
+    if env.gitops {
+        // Promotions here are commits to the manifests repository.
+        name.push_str(" · gitops");
+    }
     let badge = match (&env.error, env.loaded) {
         (Some(_), _) => Some((
             match env.fetched_at {

@@ -459,6 +459,8 @@ fn the_console_promotes_through_the_manifests_repository() {
     );
     let wait = Duration::from_secs(60);
     term.wait_for("worker", wait);
+    // The board says which environment promotes through the manifests repository.
+    term.wait_for("production (blue) · gitops", wait);
     term.wait_until(wait, "live environments and web settled", |s| {
         let web = s.lines().find(|l| l.contains(" web ")).unwrap_or_default();
         s.matches('●').count() >= 4 && web.matches('✓').count() >= 2
