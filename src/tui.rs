@@ -32,6 +32,9 @@ pub const FRAME_INTERVAL: Duration = Duration::from_millis(100);
 pub const RESIZE_DEBOUNCE: Duration = Duration::from_millis(40);
 /// Wake a little after an age label flips, never a little before.
 const AGE_MARGIN: Duration = Duration::from_millis(5);
+/// At most this many frames in any second, keys included: data-driven frames wait when keys have
+/// used the budget (a storm plus fast typing stays within it; keys alone still draw at once).
+pub const MAX_FRAMES_PER_SECOND: usize = 20;
 /// The overview panes follow the board's cursor once no key arrived for this long: holding `j`
 /// over ssh redraws the cursor only, and the panes change once, where the cursor stops.
 pub const FOLLOW_REST: Duration = Duration::from_millis(120);
@@ -51,6 +54,8 @@ pub struct ConsoleOptions {
 #[derive(Debug, Clone)]
 pub struct Scheduler {
     last_draw: Option<Instant>,
+    /// When the last `MAX_FRAMES_PER_SECOND` frames were drawn, oldest first.
+    recent: std::collections::VecDeque<Instant>,
     urgent: bool,
     resize_quiet_at: Option<Instant>,
 }
@@ -65,6 +70,7 @@ impl Scheduler {
     pub fn new() -> Scheduler {
         Scheduler {
             last_draw: None,
+            recent: std::collections::VecDeque::with_capacity(MAX_FRAMES_PER_SECOND),
             urgent: false,
             resize_quiet_at: None,
         }
@@ -84,8 +90,11 @@ impl Scheduler {
         if !dirty {
             return None;
         }
+        let budget = (self.recent.len() >= MAX_FRAMES_PER_SECOND)
+            .then(|| self.recent.front().map(|t| *t + Duration::from_secs(1)))
+            .flatten();
         let gate = match (self.urgent, self.last_draw) {
-            (false, Some(t)) => Some(t + FRAME_INTERVAL),
+            (false, Some(t)) => Some((t + FRAME_INTERVAL).max(budget.unwrap_or(t))),
             _ => None,
         };
         match (gate, self.resize_quiet_at) {
@@ -109,6 +118,10 @@ impl Scheduler {
 
     pub fn drew(&mut self, now: Instant) {
         self.last_draw = Some(now);
+        if self.recent.len() >= MAX_FRAMES_PER_SECOND {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(now);
         self.urgent = false;
         if self.resize_quiet_at.is_some_and(|t| now >= t) {
             self.resize_quiet_at = None;
@@ -489,6 +502,34 @@ mod tests {
         assert_eq!(s.next_wakeup(false, None), None);
         let age = t0 + Duration::from_secs(7);
         assert_eq!(s.next_wakeup(false, Some(age)), Some(age));
+    }
+
+    #[test]
+    fn keys_and_data_together_stay_within_twenty_frames_a_second() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new();
+        // Twenty key frames in 950 ms use the second's budget...
+        for i in 0..MAX_FRAMES_PER_SECOND as u64 {
+            s.input();
+            let at = t0 + Duration::from_millis(50 * i);
+            assert!(s.frame_due(true, at), "a key draws at once");
+            s.drew(at);
+        }
+        // ...so data waits until the oldest of them is a second old, even past the interval.
+        let last = t0 + Duration::from_millis(950);
+        assert_eq!(s.next_wakeup(true, None), Some(last + FRAME_INTERVAL));
+        let mut crowded = Scheduler::new();
+        for i in 0..MAX_FRAMES_PER_SECOND as u64 {
+            crowded.input();
+            crowded.drew(t0 + Duration::from_millis(10 * i));
+        }
+        let budget_free = t0 + Duration::from_secs(1);
+        assert!(!crowded.frame_due(true, t0 + Duration::from_millis(500)));
+        assert_eq!(crowded.next_wakeup(true, None), Some(budget_free));
+        assert!(crowded.frame_due(true, budget_free));
+        // A key still draws at once.
+        crowded.input();
+        assert!(crowded.frame_due(true, t0 + Duration::from_millis(500)));
     }
 
     #[test]

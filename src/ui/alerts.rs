@@ -220,6 +220,24 @@ fn suppressed_style(a: &Alert, colors: bool) -> Style {
     }
 }
 
+/// The selection marker, the state symbol (! firing, ~ silenced or inhibited: meaning without
+/// colour) and the alert's name padded to `name_w`.
+fn alert_head(a: &Alert, name_w: usize, colors: bool, selected: bool) -> Vec<Span<'static>> {
+    let (sym, sym_color) = state_symbol(a);
+    let marker = if selected { "▸" } else { " " };
+    vec![
+        Span::raw(marker.to_string()),
+        Span::styled(
+            format!("{sym} "),
+            style(colors, sym_color).add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!("{} ", pad(a.name(), name_w)),
+            suppressed_style(a, colors),
+        ),
+    ]
+}
+
 fn reverse_if(mut spans: Vec<Span<'static>>, selected: bool, colors: bool) -> Line<'static> {
     if selected && colors {
         for s in &mut spans {
@@ -237,37 +255,35 @@ fn alert_name_line(
     colors: bool,
     selected: bool,
 ) -> Line<'static> {
-    let (sym, sym_color) = state_symbol(a);
-    let marker = if selected { "▸" } else { " " };
     let age_s = age(data.now, a.starts_at);
     let name_w = w.saturating_sub(3 + 1 + 4).max(4);
-    let dim = suppressed_style(a, colors);
-    let spans = vec![
-        Span::raw(marker.to_string()),
-        Span::styled(
-            format!("{sym} "),
-            style(colors, sym_color).add_modifier(Modifier::BOLD),
-        ),
-        Span::styled(format!("{} ", pad(a.name(), name_w)), dim),
-        Span::styled(format!("{age_s:>4}"), dim),
-    ];
+    let mut spans = alert_head(a, name_w, colors, selected);
+    spans.push(Span::styled(
+        format!("{age_s:>4}"),
+        suppressed_style(a, colors),
+    ));
     reverse_if(spans, selected, colors)
 }
 
 /// Second line of an alert in a narrow pane: app, namespace, then the state and summary.
 fn alert_more_line(a: &Alert, w: usize, colors: bool, selected: bool) -> Line<'static> {
-    let state = suppression(a);
-    let summary = if state.is_empty() {
-        a.summary().to_string()
-    } else {
-        format!("[{state}] {}", a.summary())
-    };
+    let summary = state_and_summary(a);
     let text = format!("   {} {} · {summary}", a.label("app"), a.label("namespace"));
     let spans = vec![Span::styled(
         cell(&text, w),
         suppressed_style(a, colors).add_modifier(Modifier::DIM),
     )];
     reverse_if(spans, selected, colors)
+}
+
+/// The summary, after `[silenced by …]` or `[inhibited]` when the alert is suppressed.
+fn state_and_summary(a: &Alert) -> String {
+    let state = suppression(a);
+    if state.is_empty() {
+        a.summary().to_string()
+    } else {
+        format!("[{state}] {}", a.summary())
+    }
 }
 
 /// "silenced by <ids>", "inhibited", or "" for a firing alert.
@@ -294,33 +310,20 @@ fn alert_line<'a>(
     colors: bool,
     selected: bool,
 ) -> Line<'a> {
-    // Symbols carry the state without colour: ! firing, ~ silenced or inhibited.
-    let (sym, sym_color) = state_symbol(a);
-    let marker = if selected { "▸" } else { " " };
     let name_w = 16.min(w / 4).max(4);
     let target = format!("{} {}", a.label("app"), a.label("namespace"));
     let target_w = 18.min(w / 4).max(4);
     let age_s = age(data.now, a.starts_at);
-    let state = suppression(a);
     let fixed = 3 + name_w + 1 + target_w + 1 + 4 + 1;
     let rest = w.saturating_sub(fixed);
-    let tail = if state.is_empty() {
-        a.summary().to_string()
-    } else {
-        format!("[{state}] {}", a.summary())
-    };
+    let tail = state_and_summary(a);
     let dim = suppressed_style(a, colors);
-    let spans = vec![
-        Span::raw(marker.to_string()),
-        Span::styled(
-            format!("{sym} "),
-            style(colors, sym_color).add_modifier(Modifier::BOLD),
-        ),
-        Span::styled(format!("{} ", pad(a.name(), name_w)), dim),
+    let mut spans = alert_head(a, name_w, colors, selected);
+    spans.extend([
         Span::styled(format!("{} ", pad(&target, target_w)), dim),
         Span::styled(format!("{age_s:>4} "), dim),
         Span::styled(cell(&tail, rest), dim),
-    ];
+    ]);
     reverse_if(spans, selected, colors)
 }
 
