@@ -67,6 +67,38 @@ fn hints(app: &App) -> Vec<(String, &'static str)> {
         .collect()
 }
 
+fn hint_width(key: &str, label: &str) -> usize {
+    width(key) + width(label) + 3
+}
+
+/// The hints that fit `room`, in order; when they do not all fit, `help` keeps its place at the
+/// end (a newcomer's way to every other key), in place of the hints before it.
+fn fit_hints(hints: Vec<(String, &'static str)>, room: usize) -> Vec<(String, &'static str)> {
+    let mut used = 0;
+    let mut shown: Vec<(String, &'static str)> = Vec::new();
+    let mut help = None;
+    for (key, label) in hints {
+        let piece = hint_width(&key, label);
+        if used + piece <= room {
+            used += piece;
+            shown.push((key, label));
+        } else if label == "help" {
+            help = Some((key, label));
+        }
+    }
+    if let Some((key, label)) = help {
+        let piece = hint_width(&key, label);
+        while used + piece > room {
+            let Some((k, l)) = shown.pop() else { break };
+            used -= hint_width(&k, l);
+        }
+        if used + piece <= room {
+            shown.push((key, label));
+        }
+    }
+    shown
+}
+
 /// `● 6 live  prometheus ! stale 2m: timeout`: the live sources counted, the rest in full.
 fn compact_health(app: &App, now: jiff::Timestamp) -> Vec<Span<'static>> {
     let theme = &app.theme;
@@ -171,13 +203,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             theme.notice(),
         ));
     } else {
-        let mut used = 0;
-        for (key, label) in hints(app) {
-            let piece = width(&key) + width(label) + 3;
-            if used + piece > room {
-                break;
-            }
-            used += piece;
+        for (key, label) in fit_hints(hints(app), room) {
             left.push(Span::raw(" "));
             left.push(Span::styled(key, theme.key()));
             left.push(Span::raw(format!(" {label} ")));
@@ -187,4 +213,40 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     left.push(Span::raw(" ".repeat(room.saturating_sub(left_w))));
     left.extend(right);
     frame.render_widget(Paragraph::new(Line::from(left)), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hints() -> Vec<(String, &'static str)> {
+        [
+            ("↓", "move"),
+            ("→", "env"),
+            ("Enter", "open"),
+            ("/", "filter"),
+            ("?", "help"),
+            ("q", "quit"),
+        ]
+        .into_iter()
+        .map(|(k, l)| (k.to_string(), l))
+        .collect()
+    }
+
+    fn labels(h: &[(String, &'static str)]) -> Vec<&'static str> {
+        h.iter().map(|(_, l)| *l).collect()
+    }
+
+    #[test]
+    fn help_survives_a_narrow_bar() {
+        let all: usize = hints().iter().map(|(k, l)| hint_width(k, l)).sum();
+        assert_eq!(labels(&fit_hints(hints(), all)).len(), 6, "room for all");
+        // Room for about three: help replaces the last of them.
+        let shown = fit_hints(hints(), 30);
+        assert_eq!(labels(&shown), ["move", "env", "help"]);
+        assert!(shown.iter().map(|(k, l)| hint_width(k, l)).sum::<usize>() <= 30);
+        // Room for help alone.
+        assert_eq!(labels(&fit_hints(hints(), 8)), ["help"]);
+        assert!(fit_hints(hints(), 3).is_empty());
+    }
 }
