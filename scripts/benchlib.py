@@ -177,15 +177,17 @@ class Server:
 class Console:
     """The console in a pty; every byte it writes goes through `Screen` and is counted."""
 
-    def __init__(self, binary, config, cols, rows, stats):
+    def __init__(self, binary, config, cols, rows, stats, args=None):
+        """`args` replaces `--config CONFIG` (e.g. `["demo", "--paused"]`)."""
         self.stats_path, self.rows, self.cols = stats, rows, cols
+        args = args if args is not None else ["--config", config]
         env = dict(os.environ, TERM="xterm-256color", SHIPDECK_STATS=stats)
         env.pop("NO_COLOR", None)
         self.t0 = time.monotonic()
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-            os.execvpe(binary, [binary, "--config", config], env)
+            os.execvpe(binary, [binary, *args], env)
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.screen = Screen(rows, cols)
         self.total = 0
