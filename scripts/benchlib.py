@@ -123,7 +123,7 @@ def mem_kb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith(("VmHWM", "VmRSS")):
+                if line.startswith(("VmHWM", "VmRSS", "RssAnon", "RssFile")):
                     k, v = line.split(":")
                     out[k] = int(v.split()[0])
     except OSError:
