@@ -199,13 +199,19 @@ pub struct AlertGroup {
     pub alerts: Vec<Alert>,
 }
 
+/// Alerts kept per snapshot, the most severe first (display order); the rest are only counted, so
+/// an alert storm cannot grow the console without bound.
+pub const ALERTS_KEPT: usize = 20_000;
+
 /// What the alerts poller hands to the UI.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AlertsSnapshot {
-    /// In display order (see `AlertsSnapshot::new`).
+    /// In display order (see `AlertsSnapshot::new`), at most `ALERTS_KEPT`.
     pub alerts: Vec<Alert>,
     /// Active and pending silences (expired ones are left out), soonest to end first.
     pub silences: Vec<Silence>,
+    /// Alerts left out past `ALERTS_KEPT`.
+    pub dropped: usize,
 }
 
 /// Sorts alerts as the pane lists them: severity (critical first), alertname, app, namespace, start.
@@ -226,9 +232,16 @@ impl AlertsSnapshot {
     /// once per frame.
     pub fn new(mut alerts: Vec<Alert>, mut silences: Vec<Silence>) -> Self {
         display_order(&mut alerts);
+        let dropped = alerts.len().saturating_sub(ALERTS_KEPT);
+        alerts.truncate(ALERTS_KEPT);
         silences.retain(|s| s.status.state != SilenceState::Expired);
         silences.sort_by(|a, b| a.ends_at.cmp(&b.ends_at).then_with(|| a.id.cmp(&b.id)));
-        Self { alerts, silences }
+        silences.truncate(ALERTS_KEPT);
+        Self {
+            alerts,
+            silences,
+            dropped,
+        }
     }
 
     /// Whether a critical alert is firing (not suppressed) for the app in the namespace.

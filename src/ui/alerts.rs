@@ -168,6 +168,19 @@ pub fn render_alerts(frame: &mut Frame, area: Rect, data: &AlertsPaneData, color
     if more > 0 {
         lines.push(Line::from(cell(&format!("… {more} more"), w)));
     }
+    if snap.dropped > 0 && lines.len() < area.height as usize {
+        let kept = crate::model::alerts::ALERTS_KEPT;
+        lines.push(Line::from(Span::styled(
+            cell(
+                &format!(
+                    "… and {} more not kept (the {kept} most severe are)",
+                    snap.dropped
+                ),
+                w,
+            ),
+            style(colors, Color::Yellow),
+        )));
+    }
     frame.render_widget(Paragraph::new(lines), area);
 }
 

@@ -350,6 +350,46 @@ fn a_narrow_alerts_pane_shows_whole_names_on_two_lines() {
 }
 
 #[test]
+fn an_alert_storm_keeps_the_most_severe_and_counts_the_rest() {
+    use shipdeck::model::alerts::ALERTS_KEPT;
+    let mut alerts: Vec<Alert> = (0..ALERTS_KEPT + 3)
+        .map(|i| {
+            let mut a = alert("DiskFilling", "warning", "web", "shop-blue", 60, "disk");
+            a.fingerprint = format!("w{i:08}");
+            a
+        })
+        .collect();
+    alerts.push(alert(
+        "HighErrorRate",
+        "critical",
+        "api",
+        "shop-green",
+        30,
+        "5xx",
+    ));
+    alerts.push(alert(
+        "HighErrorRate",
+        "critical",
+        "web",
+        "shop-blue",
+        30,
+        "5xx",
+    ));
+    let snap = AlertsSnapshot::new(alerts, Vec::new());
+    assert_eq!(snap.alerts.len(), ALERTS_KEPT);
+    assert_eq!(snap.dropped, 5);
+    assert_eq!(snap.alerts[0].severity(), "critical");
+    assert_eq!(snap.alerts[1].severity(), "critical");
+    assert!(snap.critical_firing("web", "shop-blue"));
+    let data = alerts_data(
+        Some(fresh(Some(Arc::new(snap)), Some(ago(1)), None)),
+        Some("api"),
+    );
+    let (text, _) = draw(90, 8, |f| render_alerts(f, f.area(), &data, false));
+    assert!(text.contains("… and 5 more not kept"), "{text}");
+}
+
+#[test]
 fn ten_thousand_alerts_render_quickly() {
     let mut snap = alerts_snapshot();
     let base = snap.alerts[0].clone();
