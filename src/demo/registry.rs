@@ -2,9 +2,7 @@
 //! manifests GET/HEAD/PUT/DELETE, blob uploads (POST + PUT) and blobs, answering with the status
 //! codes, headers and `errors[]` bodies docker-registry 2.8.2 gives. The CI simulation pushes into
 //! it in-process (`SimRegistry::push_image`).
-use crate::backend::registry::{
-    EMPTY_GZIP, OCI_MANIFEST, image_config, natural_cmp, oci_manifest, sha256_digest,
-};
+use crate::backend::registry::{EMPTY_GZIP, OCI_MANIFEST, SmallImage, natural_cmp, sha256_digest};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -45,36 +43,24 @@ impl SimRegistry {
 
     /// The digest `push_image` gives an image labelled `label` (the same label, the same digest).
     pub fn image_digest(label: &str) -> String {
-        let config = image_config(label);
-        let cfg_digest = sha256_digest(&config);
-        let layer_digest = sha256_digest(EMPTY_GZIP);
-        sha256_digest(&oci_manifest(
-            &cfg_digest,
-            config.len(),
-            &layer_digest,
-            EMPTY_GZIP.len(),
-        ))
+        SmallImage::new(label).digest
     }
 
     /// Stores a small OCI image (config labelled `label`) under `repo:tag`; returns its digest.
     pub fn push_image(&self, repo: &str, tag: &str, label: &str) -> String {
-        let config = image_config(label);
-        let cfg_digest = sha256_digest(&config);
-        let layer_digest = sha256_digest(EMPTY_GZIP);
-        let manifest = oci_manifest(&cfg_digest, config.len(), &layer_digest, EMPTY_GZIP.len());
-        let digest = sha256_digest(&manifest);
+        let img = SmallImage::new(label);
         if let Ok(mut st) = self.state.lock() {
-            st.blobs.insert(cfg_digest, Bytes::from(config));
+            st.blobs.insert(img.config_digest, Bytes::from(img.config));
             st.blobs
-                .insert(layer_digest, Bytes::from_static(EMPTY_GZIP));
+                .insert(img.layer_digest, Bytes::from_static(EMPTY_GZIP));
             let r = st.repos.entry(repo.to_string()).or_default();
             r.manifests.insert(
-                digest.clone(),
-                (OCI_MANIFEST.to_string(), Bytes::from(manifest)),
+                img.digest.clone(),
+                (OCI_MANIFEST.to_string(), Bytes::from(img.manifest)),
             );
-            r.tags.insert(tag.to_string(), digest.clone());
+            r.tags.insert(tag.to_string(), img.digest.clone());
         }
-        digest
+        img.digest
     }
 
     /// Tags of a repository, sorted naturally.

@@ -106,6 +106,38 @@ pub fn oci_manifest(config: &str, config_size: usize, layer: &str, layer_size: u
     .into_bytes()
 }
 
+/// A one-layer OCI image whose config carries `label`, and its digests (the same label, the same
+/// digest): what the simulated registry and the tests push.
+pub struct SmallImage {
+    pub config: Vec<u8>,
+    pub config_digest: String,
+    pub layer_digest: String,
+    pub manifest: Vec<u8>,
+    pub digest: String,
+}
+
+impl SmallImage {
+    pub fn new(label: &str) -> SmallImage {
+        let config = image_config(label);
+        let config_digest = sha256_digest(&config);
+        let layer_digest = sha256_digest(EMPTY_GZIP);
+        let manifest = oci_manifest(
+            &config_digest,
+            config.len(),
+            &layer_digest,
+            EMPTY_GZIP.len(),
+        );
+        let digest = sha256_digest(&manifest);
+        SmallImage {
+            config,
+            config_digest,
+            layer_digest,
+            manifest,
+            digest,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
