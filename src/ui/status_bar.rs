@@ -99,28 +99,32 @@ fn fit_hints(hints: Vec<(String, &'static str)>, room: usize) -> Vec<(String, &'
     shown
 }
 
+/// Every source's health, `k8s:develop ● prometheus ! stale 2m: timeout`; with `count_live`,
 /// `● 6 live  prometheus ! stale 2m: timeout`: the live sources counted, the rest in full.
-fn compact_health(app: &App, now: jiff::Timestamp) -> Vec<Span<'static>> {
+fn health(app: &App, now: jiff::Timestamp, count_live: bool) -> Vec<Span<'static>> {
     let theme = &app.theme;
     let mut out: Vec<Span<'static>> = Vec::new();
     if app.read_only {
         out.push(Span::styled("READ-ONLY ", theme.warning()));
     }
-    let live = app
-        .sources
-        .iter()
-        .filter(|(_, h)| **h == SourceHealth::Live)
-        .count();
-    if live > 0 {
-        out.push(Span::styled(
-            format!("{} {live} live ", theme::SYM_LIVE),
-            theme.live(),
-        ));
+    if count_live {
+        let live = app
+            .sources
+            .iter()
+            .filter(|(_, h)| **h == SourceHealth::Live)
+            .count();
+        if live > 0 {
+            out.push(Span::styled(
+                format!("{} {live} live ", theme::SYM_LIVE),
+                theme.live(),
+            ));
+        }
     }
     for (id, health) in app.sources.iter() {
         let id = cell(&id.to_string(), 40);
         let (text, style) = match health {
-            SourceHealth::Live => continue,
+            SourceHealth::Live if count_live => continue,
+            SourceHealth::Live => (format!("{id} {}", theme::SYM_LIVE), theme.live()),
             SourceHealth::Connecting => (format!("{id} {}", theme::SYM_LOADING), theme.dim()),
             SourceHealth::Disabled => (format!("{id} off"), theme.dim()),
             SourceHealth::Stale { since, error } => {
@@ -146,39 +150,13 @@ fn compact_health(app: &App, now: jiff::Timestamp) -> Vec<Span<'static>> {
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let theme = &app.theme;
     let now = app.clock.now();
-    let mut right: Vec<Span> = Vec::new();
-    if app.read_only {
-        right.push(Span::styled("READ-ONLY ", theme.warning()));
-    }
-    for (id, health) in app.sources.iter() {
-        let id = cell(&id.to_string(), 40);
-        let (text, style) = match health {
-            SourceHealth::Connecting => (format!("{id} {}", theme::SYM_LOADING), theme.dim()),
-            SourceHealth::Live => (format!("{id} {}", theme::SYM_LIVE), theme.live()),
-            SourceHealth::Disabled => (format!("{id} off"), theme.dim()),
-            SourceHealth::Stale { since, error } => {
-                let since = since
-                    .map(|t| format!(" {}", age(now, t)))
-                    .unwrap_or_default();
-                (
-                    format!(
-                        "{id} {} stale{since}: {}",
-                        theme::SYM_STALE,
-                        cell(error, 72)
-                    ),
-                    theme.stale(),
-                )
-            }
-        };
-        right.push(Span::styled(text, style));
-        right.push(Span::raw(" "));
-    }
+    let mut right = health(app, now, false);
     let mut right_w: usize = right.iter().map(|s| width(&s.content)).sum();
     let total = area.width as usize;
     if right_w >= total {
         // Too many sources for the width: live ones become one count, the others keep their
         // full text (a stale source is never the one cut).
-        right = compact_health(app, now);
+        right = health(app, now, true);
         right_w = right.iter().map(|s| width(&s.content)).sum();
     }
     // Health first: if it does not fit, it is cut from the left, the hints go.
