@@ -110,10 +110,7 @@ impl Scheduler {
     /// When the loop must wake without input: the frame deadline or the age timer, whichever is
     /// first; `None` means sleep until something arrives.
     pub fn next_wakeup(&self, dirty: bool, age: Option<Instant>) -> Option<Instant> {
-        match (self.frame_at(dirty), age) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.frame_at(dirty).into_iter().chain(age).min()
     }
 
     pub fn drew(&mut self, now: Instant) {
@@ -132,10 +129,11 @@ impl Scheduler {
 /// Converts the app's next age-label change (wall clock) into an `Instant` for the timer.
 pub fn age_instant(app: &App, now: Instant) -> Option<Instant> {
     // A running operation's elapsed time is an age label too.
-    let deadline = match (app.next_age_deadline(), app.ops_deadline()) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b)?,
-    };
+    let deadline = app
+        .next_age_deadline()
+        .into_iter()
+        .chain(app.ops_deadline())
+        .min()?;
     let clock_now = app.clock.now();
     let ahead = Duration::try_from(deadline.duration_since(clock_now)).unwrap_or(Duration::ZERO);
     // The demo's clock may run faster than the wall (`--speed`) or stand still (`--paused`).
@@ -251,10 +249,7 @@ pub async fn run_console(config: Config, opts: ConsoleOptions) -> color_eyre::Re
         let follow_at = last_key
             .filter(|_| app.follow_deferred && app.follow_pending())
             .map(|t| t + FOLLOW_REST);
-        let timer = match (age_at, follow_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let timer = age_at.into_iter().chain(follow_at).min();
         let wake = sched.next_wakeup(app.dirty, timer);
         let sleep = async {
             match wake {
