@@ -56,7 +56,12 @@ pub fn config() -> Config {
 
 /// An app with the fixture config, fixed clock and the given colours, sized `width × height`.
 pub fn app(mode: ColorMode, width: u16, height: u16) -> App {
-    let mut app = App::new(config(), Keymap::default(), clock(), false);
+    app_with(config(), mode, width, height)
+}
+
+/// `app` with another configuration (sources added to the fixture's, say).
+pub fn app_with(config: Config, mode: ColorMode, width: u16, height: u16) -> App {
+    let mut app = App::new(config, Keymap::default(), clock(), false);
     app.theme = Theme::new(mode);
     app.update(Msg::Resize { width, height });
     app

@@ -1,26 +1,24 @@
 //! The overview panes follow the board's cursor once it rests: scrolling redraws the cursor only.
 use super::fixtures::{self, estate};
 use super::*;
+use crate::backend::ci::{CiConfig, ProviderKind};
+use crate::backend::prometheus::PrometheusConfig;
 use crate::ui::theme::ColorMode;
 
-/// The fixture estate with Prometheus configured, so a selection steers the metrics poller.
-fn app_with_metrics() -> App {
-    let mut config = fixtures::config();
-    config.prometheus = toml::from_str(r#"url = "http://127.0.0.1:9""#).ok();
-    assert!(
-        config.prometheus.is_some(),
-        "fixture Prometheus config parses"
-    );
-    let mut app = App::new(config, Keymap::default(), fixtures::clock(), false);
-    app.theme = crate::ui::theme::Theme::new(ColorMode::Full);
-    app.update(Msg::Resize {
-        width: 120,
-        height: 40,
-    });
+/// The fixture estate loaded with `config`.
+fn live_with(config: crate::config::Config) -> App {
+    let mut app = fixtures::app_with(config, ColorMode::Full, 120, 40);
     for msg in estate() {
         app.update(msg);
     }
     app
+}
+
+/// The fixture estate with Prometheus configured, so a selection steers the metrics poller.
+fn app_with_metrics() -> App {
+    let mut config = fixtures::config();
+    config.prometheus = Some(PrometheusConfig::new("http://127.0.0.1:9"));
+    live_with(config)
 }
 
 fn metrics_selection(cmds: &[Command]) -> Vec<(String, String)> {
@@ -95,21 +93,8 @@ fn without_the_loops_deferral_the_panes_follow_every_move() {
 
 fn app_with_ci() -> App {
     let mut config = fixtures::config();
-    config.ci = toml::from_str(
-        r#"
-        provider = "github"
-        url = "http://127.0.0.1:9"
-        repo = "shop/{app}"
-        branches = ["develop"]
-        "#,
-    )
-    .ok();
-    assert!(config.ci.is_some(), "fixture CI config parses");
-    let mut app = App::new(config, Keymap::default(), fixtures::clock(), false);
-    for msg in estate() {
-        app.update(msg);
-    }
-    app
+    config.ci = Some(CiConfig::new(ProviderKind::Github, "http://127.0.0.1:9"));
+    live_with(config)
 }
 
 #[test]

@@ -55,17 +55,12 @@ impl Wire {
 /// Alertmanager configured and alerts that differ per app (so the Alerts pane changes with the
 /// app it shows).
 fn full_app() -> App {
-    let mut app = App::new(
+    let mut app = fixtures::app_with(
         crate::wire_panes_support::config(),
-        shipdeck::keymap::Keymap::default(),
-        fixtures::clock(),
-        false,
+        ColorMode::Full,
+        COLS,
+        ROWS,
     );
-    app.theme = shipdeck::ui::theme::Theme::new(ColorMode::Full);
-    app.update(Msg::Resize {
-        width: COLS,
-        height: ROWS,
-    });
     for (env, ns) in [
         ("develop", "shop-develop"),
         ("staging", "shop-green"),
