@@ -3,8 +3,6 @@
 //! refusals, the patch menu and tag list, silences from the Alerts pane, `R`; and snapshots of
 //! the preview modal at 120×40 and 80×24 (the Operations pane: `wire_ops_pane.rs`).
 use futures::future::BoxFuture;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use shipdeck::action::Action;
 use shipdeck::app::fixtures::{self, t0};
 use shipdeck::app::{App, OpModal, Stage};
@@ -435,26 +433,7 @@ fn patch_menu_and_silence_form_build_requests() {
 // ---- snapshots ----
 
 pub(crate) fn draw(app: &App) -> String {
-    let mut term = Terminal::new(TestBackend::new(app.width, app.height)).unwrap();
-    term.draw(|f| shipdeck::ui::render(app, f)).unwrap();
-    let buf = term.backend().buffer().clone();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let mut line = String::new();
-        let mut skip = 0;
-        for x in 0..buf.area.width {
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            let sym = buf[(x, y)].symbol();
-            skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
-            line.push_str(sym);
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    crate::wire_panes_support::text(&crate::wire_panes_support::draw(app))
 }
 
 /// The lines from the first containing `from` to the first after it containing `to` (inclusive):
