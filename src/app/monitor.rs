@@ -272,8 +272,12 @@ impl App {
             }
         }
         if std::mem::take(&mut self.overview.board_changed) {
-            cmds.extend(self.watch_lists());
-            self.prune_runs();
+            let lists = self.watch_lists();
+            // Only a new watch list can leave runs behind (not every board change of a storm).
+            if lists.iter().any(|c| matches!(c, Command::WatchCiApps(_))) {
+                self.prune_runs();
+            }
+            cmds.extend(lists);
         }
         cmds
     }
